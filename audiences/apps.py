@@ -1,0 +1,33 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AudiencesConfig(AppConfig):
+    name = "audiences"
+    verbose_name = "Canvases and audiences"
+
+    def ready(self) -> None:
+        from integrations.signals import connection_valid
+
+        connection_valid.connect(_resume_held_users, dispatch_uid="audiences-resume-held-users")
+        post_migrate.connect(_install_schedules, sender=self, dispatch_uid="audiences-install-schedules")
+
+
+def _install_schedules(sender, **kwargs) -> None:
+    """Every `migrate` installs the sender and sweeper schedules (idempotent, by name)."""
+    from audiences.tasks import schedules_install
+
+    schedules_install()
+
+
+def _resume_held_users(sender, connection, **kwargs) -> None:
+    """After a reconnection, users held while the token was invalid are sent at once."""
+    from django.utils import timezone
+
+    from audiences import sync
+    from audiences.models import SyncRecord
+
+    SyncRecord.objects.filter(
+        state=SyncRecord.State.PENDING, audience__ad_account__connection=connection
+    ).update(next_attempt_at=timezone.now())
+    sync.wake()

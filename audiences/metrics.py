@@ -1,0 +1,111 @@
+"""The numbers a step shows, read from the records with aggregate queries.
+
+Nothing here is a stored counter, so nothing can drift: every user who
+entered a sync step has exactly one record in exactly one state, and
+Entered = Synced + Not Synced + Pending + Errored by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from audiences.models import AudienceMember, DelayRecord, Step, SyncRecord
+
+EXPLANATIONS = {
+    "entered": "Users who reached this step.",
+    "proceeded": "Users who went on to the next step.",
+    "synced": "Users Pinterest accepted into (or out of) the audience.",
+    "not_synced": "Users with none of the step's match fields; they are never sent.",
+    "pending": "Users waiting for the next batch or for a retry.",
+    "errored": "Users who could not be sent within 13 hours; they can be retried.",
+    "exited": "Users who left the canvas after this step.",
+}
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    entered: int
+    proceeded: int
+    synced: int
+    not_synced: int
+    pending: int
+    errored: int
+    exited: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
+    if is_last is None:
+        is_last = not step.canvas.steps.filter(position__gt=step.position).exists()
+    if step.kind == Step.Kind.DELAY:
+        counts = dict(
+            DelayRecord.objects.filter(step=step).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+        )
+        waiting = counts.get(DelayRecord.State.WAITING, 0)
+        proceeded = counts.get(DelayRecord.State.PROCEEDED, 0)
+        exited = counts.get(DelayRecord.State.EXITED, 0)
+        return StepMetrics(waiting + proceeded + exited, proceeded, 0, 0, 0, 0, exited)
+    counts = dict(
+        SyncRecord.objects.filter(step=step).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    synced = counts.get(SyncRecord.State.SYNCED, 0)
+    not_synced = counts.get(SyncRecord.State.NOT_SYNCED, 0)
+    pending = counts.get(SyncRecord.State.PENDING, 0)
+    errored = counts.get(SyncRecord.State.ERRORED, 0)
+    entered = synced + not_synced + pending + errored
+    # A sync step never holds a user: everyone who entered moved on at once.
+    return StepMetrics(
+        entered=entered,
+        proceeded=0 if is_last else entered,
+        synced=synced,
+        not_synced=not_synced,
+        pending=pending,
+        errored=errored,
+        exited=entered if is_last else 0,
+    )
+
+
+def canvas_metrics(canvas) -> list[tuple[Step, StepMetrics]]:
+    steps = list(canvas.steps.order_by("position", "id"))
+    return [(step, step_metrics(step, is_last=i == len(steps) - 1)) for i, step in enumerate(steps)]
+
+
+def step_hourly_series(step: Step, *, hours: int = 48, now: datetime | None = None) -> list[dict]:
+    """Entries and syncs per hour over the last `hours`, oldest first, zero-filled."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=hours - 1)
+    records = SyncRecord.objects.filter(step=step)
+    entered = dict(
+        records.filter(entered_at__gte=start).annotate(hour=TruncHour("entered_at")).values("hour")
+        .annotate(n=Count("id")).values_list("hour", "n")
+    )
+    synced = dict(
+        records.filter(synced_at__gte=start).annotate(hour=TruncHour("synced_at")).values("hour")
+        .annotate(n=Count("id")).values_list("hour", "n")
+    )
+    errored = dict(
+        records.filter(errored_at__gte=start).annotate(hour=TruncHour("errored_at")).values("hour")
+        .annotate(n=Count("id")).values_list("hour", "n")
+    )
+    series = []
+    for i in range(hours):
+        hour = start + timedelta(hours=i)
+        series.append(
+            {"hour": hour, "entered": entered.get(hour, 0), "synced": synced.get(hour, 0), "errored": errored.get(hour, 0)}
+        )
+    return series
+
+
+def audience_member_count(audience_id: int) -> int:
+    """Users in the audience according to the ledger."""
+    return (
+        AudienceMember.objects.filter(audience_id=audience_id, is_member=True).values("external_id").distinct().count()
+    )

@@ -1,0 +1,277 @@
+"""Canvases, their steps, audiences and the per-user records of each sync.
+
+Raw identifiers are never stored here: SyncRecord and DelayRecord keep the
+SHA-256 hashes made on entry (integrations.pinterest.identifiers).
+"""
+
+from django.db import models
+from django.utils import timezone
+
+from integrations.models import AdAccount, Workspace
+from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
+
+LIST_TYPE_CHOICES = [(EMAIL, "Email"), (IDFA, "iOS IDFA"), (MAID, "Android advertising id")]
+
+# Bits of SyncRecord.sent_types: which customer lists already have the record.
+LIST_TYPE_BITS = {EMAIL: 1, IDFA: 2, MAID: 4}
+
+
+class Audience(models.Model):
+    """A step's audience, mapped to its Pinterest customer list(s) and audience.
+
+    A new audience starts as a local draft; the first batch creates the
+    customer list; the Pinterest audience is created once the list is READY
+    (Pinterest refuses audiences under 100 matched users). An existing
+    Pinterest audience is used through its rule.customer_list_id.
+    """
+
+    class Source(models.TextChoices):
+        NEW = "new", "Created here"
+        EXISTING = "existing", "Existing on Pinterest"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft (waiting for the first users)"
+        WAITING_FOR_LIST = "waiting", "Waiting for Pinterest to match 100 users"
+        READY = "ready", "Ready on Pinterest"
+        ERROR = "error", "Error"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audiences")
+    ad_account = models.ForeignKey(AdAccount, on_delete=models.PROTECT, related_name="audiences")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.NEW)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    pinterest_audience_id = models.CharField(max_length=32, blank=True)
+    pinterest_status = models.CharField(max_length=20, blank=True)
+    pinterest_size = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["ad_account", "name"], name="unique_audience_name_per_ad_account")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AudienceList(models.Model):
+    """One Pinterest customer list of an audience: one per identifier type."""
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="lists")
+    list_type = models.CharField(max_length=8, choices=LIST_TYPE_CHOICES)
+    pinterest_customer_list_id = models.CharField(max_length=32, blank=True)
+    pinterest_status = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["audience", "list_type"], name="unique_list_type_per_audience")]
+
+    def __str__(self) -> str:
+        return f"{self.audience} {self.list_type} list"
+
+
+class Canvas(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        STOPPED = "stopped", "Stopped"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="canvases")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "canvases"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Step(models.Model):
+    class Kind(models.TextChoices):
+        AUDIENCE_SYNC = "audience_sync", "Audience Sync to Pinterest"
+        DELAY = "delay", "Delay"
+
+    class Action(models.TextChoices):
+        ADD = "add", "Add users to the audience"
+        REMOVE = "remove", "Remove users from the audience"
+
+    canvas = models.ForeignKey(Canvas, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.AUDIENCE_SYNC)
+    name = models.CharField(max_length=200, blank=True)
+    # Audience Sync steps
+    ad_account = models.ForeignKey(AdAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    audience = models.ForeignKey(Audience, null=True, blank=True, on_delete=models.SET_NULL, related_name="steps")
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.ADD)
+    match_email = models.BooleanField("Email", default=True)
+    match_idfa = models.BooleanField("iOS IDFA", default=False)
+    match_android_aid = models.BooleanField("Android advertising id", default=False)
+    # Delay steps
+    delay_seconds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["canvas", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_kind_display()} #{self.position + 1}"
+
+    @property
+    def match_list_types(self) -> list[str]:
+        types = []
+        if self.match_email:
+            types.append(EMAIL)
+        if self.match_idfa:
+            types.append(IDFA)
+        if self.match_android_aid:
+            types.append(MAID)
+        return types
+
+
+class SyncRecord(models.Model):
+    """One user's passage through one Audience Sync step.
+
+    At every moment exactly one of: pending, synced, not synced, errored.
+    A record is claimed for sending by setting lease_owner/lease_expires_at
+    with a conditional UPDATE; an expired lease makes it claimable again.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SYNCED = "synced", "Synced"
+        NOT_SYNCED = "not_synced", "Not synced (no match field)"
+        ERRORED = "errored", "Errored"
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="sync_records")
+    # Denormalised from the step so the sender groups without joins.
+    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=10, choices=Step.Action.choices)
+    external_id = models.CharField(max_length=255)
+    email_hash = models.CharField(max_length=64, blank=True)
+    idfa_hash = models.CharField(max_length=64, blank=True)
+    maid_hash = models.CharField(max_length=64, blank=True)
+    sent_types = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    entered_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    errored_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["step", "state"], name="syncrecord_step_state"),
+            models.Index(fields=["state", "audience", "action", "next_attempt_at"], name="syncrecord_due"),
+            models.Index(fields=["lease_owner"], name="syncrecord_lease"),
+            models.Index(fields=["state", "entered_at"], name="syncrecord_expiry"),
+        ]
+
+    def hash_for(self, list_type: str) -> str:
+        return {EMAIL: self.email_hash, IDFA: self.idfa_hash, MAID: self.maid_hash}[list_type]
+
+
+class DelayRecord(models.Model):
+    """One user waiting in (or having passed) a Delay step."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        PROCEEDED = "proceeded", "Proceeded to next step"
+        EXITED = "exited", "Exited canvas"
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="delay_records")
+    external_id = models.CharField(max_length=255)
+    email_hash = models.CharField(max_length=64, blank=True)
+    idfa_hash = models.CharField(max_length=64, blank=True)
+    maid_hash = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    entered_at = models.DateTimeField(default=timezone.now)
+    wake_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["step", "state"], name="delayrecord_step_state"),
+            models.Index(fields=["state", "wake_at"], name="delayrecord_due"),
+        ]
+
+
+class AudienceMember(models.Model):
+    """The membership ledger: which identifiers of which user are in an audience.
+
+    Written when Pinterest accepts an ADD or REMOVE, so its counts (not the
+    send log) say who is in the audience. A remove sends every identifier
+    ever added for the user; a re-entering member is not sent again.
+    """
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="members")
+    external_id = models.CharField(max_length=255)
+    list_type = models.CharField(max_length=8, choices=LIST_TYPE_CHOICES)
+    identifier_hash = models.CharField(max_length=64)
+    is_member = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["audience", "external_id", "list_type", "identifier_hash"], name="unique_ledger_entry"
+            )
+        ]
+        indexes = [models.Index(fields=["audience", "is_member"], name="ledger_audience_member")]
+
+
+class SendLog(models.Model):
+    """One row per request to Pinterest, written before the call and completed after."""
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "In flight"
+        OK = "ok", "Accepted"
+        RETRY = "retry", "Will retry"
+        AUTH = "auth", "Token invalid"
+        FAILED = "failed", "Rejected"
+
+    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="send_logs")
+    operation = models.CharField(max_length=20)  # ADD, REMOVE, CREATE_LIST
+    list_type = models.CharField(max_length=8, blank=True)
+    pinterest_customer_list_id = models.CharField(max_length=32, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    pinterest_request_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["audience", "-started_at"], name="sendlog_audience_recent")]
+
+
+class Lease(models.Model):
+    """A named, expiring lock shared by every process (sender loop, per-list drains)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    owner = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+
+class IdempotentRequest(models.Model):
+    """The answer to a bulk entry call, kept by its Idempotency-Key so a retry is a no-op."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request, to refuse a reused key")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="unique_idempotency_key")]

@@ -1,0 +1,504 @@
+"""The only writers of canvases, steps, audiences and sync records.
+
+The admin, the REST API, management commands and tasks call these
+functions; none of them writes the models directly. Each function states its
+contract, checks its preconditions and runs atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audiences.models import (
+    Audience,
+    AudienceList,
+    AudienceMember,
+    Canvas,
+    DelayRecord,
+    Step,
+    SyncRecord,
+)
+from integrations.models import AdAccount, PinterestConnection, Workspace
+from integrations.pinterest import identifiers
+from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
+
+logger = logging.getLogger(__name__)
+
+AUDIENCE_NAME_MAX_LENGTH = 100  # what Pinterest's Ads Manager accepts for an audience name
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out; the message is shown to the user."""
+
+
+class NotAllowed(ServiceError):
+    pass
+
+
+@dataclass
+class LaunchRefused(ServiceError):
+    problems: list[str]
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
+
+
+@dataclass
+class EntryRejected(ServiceError):
+    """One row of a bulk entry is invalid; nothing was stored."""
+
+    row: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"Row {self.row}: {self.message}"
+
+
+# --- Canvases and steps ----------------------------------------------------------------
+
+
+def canvas_create(*, workspace: Workspace, name: str) -> Canvas:
+    if not name.strip():
+        raise ServiceError("A canvas needs a name.")
+    return Canvas.objects.create(workspace=workspace, name=name.strip())
+
+
+def step_add_audience_sync(
+    *,
+    canvas: Canvas,
+    ad_account: AdAccount | None = None,
+    audience: Audience | None = None,
+    action: str = Step.Action.ADD,
+    match_email: bool = True,
+    match_idfa: bool = False,
+    match_android_aid: bool = False,
+    name: str = "",
+) -> Step:
+    _check_editable(canvas)
+    _check_ad_account(canvas.workspace, ad_account)
+    _check_audience(canvas.workspace, ad_account, audience)
+    return Step.objects.create(
+        canvas=canvas,
+        position=_next_position(canvas),
+        kind=Step.Kind.AUDIENCE_SYNC,
+        name=name,
+        ad_account=ad_account,
+        audience=audience,
+        action=action,
+        match_email=match_email,
+        match_idfa=match_idfa,
+        match_android_aid=match_android_aid,
+    )
+
+
+def step_add_delay(*, canvas: Canvas, seconds: int, name: str = "") -> Step:
+    _check_editable(canvas)
+    if seconds <= 0:
+        raise ServiceError("A delay must be at least one second.")
+    return Step.objects.create(
+        canvas=canvas, position=_next_position(canvas), kind=Step.Kind.DELAY, delay_seconds=seconds, name=name
+    )
+
+
+def _next_position(canvas: Canvas) -> int:
+    last = canvas.steps.order_by("-position").values_list("position", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+def _check_editable(canvas: Canvas) -> None:
+    if canvas.status == Canvas.Status.ACTIVE:
+        raise NotAllowed("Stop the canvas before changing its steps.")
+
+
+def _check_ad_account(workspace: Workspace, ad_account: AdAccount | None) -> None:
+    if ad_account is None:
+        return
+    if ad_account.connection.workspace_id != workspace.pk:
+        raise ServiceError("That ad account does not belong to this workspace.")
+    if not ad_account.enabled:
+        raise ServiceError(f"Ad account {ad_account} is not enabled for this workspace.")
+
+
+def _check_audience(workspace: Workspace, ad_account: AdAccount | None, audience: Audience | None) -> None:
+    if audience is None:
+        return
+    if audience.workspace_id != workspace.pk:
+        raise ServiceError("That audience does not belong to this workspace.")
+    if ad_account is not None and audience.ad_account_id != ad_account.pk:
+        raise ServiceError("The audience belongs to another ad account than the step's.")
+
+
+def canvas_launch(*, canvas: Canvas) -> Canvas:
+    """Make the canvas accept users. Refused, with every problem named, when it cannot sync."""
+    problems = launch_problems(canvas)
+    if problems:
+        raise LaunchRefused(problems)
+    canvas.status = Canvas.Status.ACTIVE
+    canvas.launched_at = timezone.now()
+    canvas.save(update_fields=["status", "launched_at"])
+    return canvas
+
+
+def launch_problems(canvas: Canvas) -> list[str]:
+    problems = []
+    steps = list(canvas.steps.select_related("audience", "ad_account"))
+    connection = PinterestConnection.objects.filter(workspace=canvas.workspace_id).first()
+    if not steps:
+        problems.append("The canvas has no steps.")
+    if connection is None or not connection.is_usable:
+        problems.append("The workspace has no valid Pinterest connection: connect Pinterest first.")
+    for index, step in enumerate(steps, start=1):
+        if step.kind != Step.Kind.AUDIENCE_SYNC:
+            continue
+        label = f"Step {index} ({step})"
+        if step.ad_account_id is None:
+            problems.append(f"{label} has no ad account.")
+        elif not step.ad_account.enabled:
+            problems.append(f"{label} uses ad account {step.ad_account}, which is not enabled.")
+        if step.audience_id is None:
+            problems.append(f"{label} has no audience.")
+        if not step.match_list_types:
+            problems.append(f"{label} has no match field.")
+    return problems
+
+
+def canvas_stop(*, canvas: Canvas) -> Canvas:
+    """Stop taking users. Users already entered are still sent."""
+    canvas.status = Canvas.Status.STOPPED
+    canvas.stopped_at = timezone.now()
+    canvas.save(update_fields=["status", "stopped_at"])
+    return canvas
+
+
+# --- Audiences -------------------------------------------------------------------------------
+
+
+def audience_create_draft(*, workspace: Workspace, ad_account: AdAccount, name: str) -> Audience:
+    """Reserve a new audience name at once; Pinterest objects follow with the first batch."""
+    name = (name or "").strip()
+    _check_ad_account(workspace, ad_account)
+    if not name:
+        raise ServiceError("The audience needs a name.")
+    if len(name) > AUDIENCE_NAME_MAX_LENGTH:
+        raise ServiceError(f"Audience names are at most {AUDIENCE_NAME_MAX_LENGTH} characters.")
+    if Audience.objects.filter(ad_account=ad_account, name__iexact=name).exists():
+        raise ServiceError(f"An audience named “{name}” already exists in this ad account.")
+    return Audience.objects.create(workspace=workspace, ad_account=ad_account, name=name)
+
+
+def audience_use_existing(*, workspace: Workspace, ad_account: AdAccount, pinterest_audience_id: str) -> Audience:
+    """Use an audience that exists on Pinterest, through its rule.customer_list_id."""
+    from integrations.services import with_pinterest
+
+    _check_ad_account(workspace, ad_account)
+    found = Audience.objects.filter(ad_account=ad_account, pinterest_audience_id=pinterest_audience_id).first()
+    if found:
+        return found
+    connection = ad_account.connection
+
+    def read(client):
+        remote = client.audience_get(ad_account.pinterest_id, pinterest_audience_id)
+        customer_list = None
+        if remote.customer_list_id:
+            customer_list = client.customer_list_get(ad_account.pinterest_id, remote.customer_list_id)
+        return remote, customer_list
+
+    remote, customer_list = with_pinterest(connection, read)
+    if remote.audience_type != "CUSTOMER_LIST" or customer_list is None:
+        raise ServiceError("Only customer-list audiences can be synced; pick another audience or create a new one.")
+    with transaction.atomic():
+        audience = Audience.objects.create(
+            workspace=workspace,
+            ad_account=ad_account,
+            name=remote.name,
+            source=Audience.Source.EXISTING,
+            status=Audience.Status.READY if remote.status == "READY" else Audience.Status.WAITING_FOR_LIST,
+            pinterest_audience_id=remote.id,
+            pinterest_status=remote.status,
+            pinterest_size=remote.size,
+        )
+        AudienceList.objects.create(
+            audience=audience,
+            list_type=customer_list_type(customer_list),
+            pinterest_customer_list_id=customer_list.id,
+            pinterest_status=customer_list.status,
+        )
+    return audience
+
+
+def customer_list_type(customer_list) -> str:
+    # The v5 CustomerList object does not echo list_type; lists made outside
+    # this service are taken as EMAIL lists, Pinterest's default type.
+    return getattr(customer_list, "list_type", "") or EMAIL
+
+
+# --- Entering users ----------------------------------------------------------------------------
+
+
+@dataclass
+class HashedUser:
+    external_id: str
+    email_hash: str = ""
+    idfa_hash: str = ""
+    maid_hash: str = ""
+
+    def for_types(self, types: Sequence[str]) -> HashedUser:
+        """Only the identifiers the step matches on."""
+        return HashedUser(
+            self.external_id,
+            self.email_hash if EMAIL in types else "",
+            self.idfa_hash if IDFA in types else "",
+            self.maid_hash if MAID in types else "",
+        )
+
+    @property
+    def has_any(self) -> bool:
+        return bool(self.email_hash or self.idfa_hash or self.maid_hash)
+
+
+@dataclass
+class EntryResult:
+    entered: int = 0
+    pending: int = 0
+    not_synced: int = 0
+    already_in_audience: int = 0
+    waiting: int = 0
+    exited: int = 0
+    per_step: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "entered": self.entered,
+            "pending": self.pending,
+            "not_synced": self.not_synced,
+            "already_in_audience": self.already_in_audience,
+            "waiting_in_delay": self.waiting,
+            "exited": self.exited,
+        }
+
+
+MAX_EXTERNAL_ID_LENGTH = 255
+
+
+def hash_users(users: Iterable[dict]) -> list[HashedUser]:
+    """Validate and hash a batch of users; the first bad row rejects the batch.
+
+    Each user: {"external_id": str, "email"?, "ios_idfa"?, "android_aid"?}.
+    Raw values are dropped here; only hashes leave this function.
+    """
+    hashed = []
+    for index, user in enumerate(users):
+        if not isinstance(user, dict):
+            raise EntryRejected(index, "each user must be an object")
+        external_id = user.get("external_id")
+        if external_id is None or not str(external_id).strip():
+            raise EntryRejected(index, "external_id is required")
+        external_id = str(external_id).strip()
+        if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+            raise EntryRejected(index, f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
+        row = HashedUser(external_id)
+        try:
+            if user.get("email"):
+                row.email_hash = identifiers.hash_email(str(user["email"]))
+            if user.get("ios_idfa"):
+                row.idfa_hash = identifiers.hash_idfa(str(user["ios_idfa"]))
+            if user.get("android_aid"):
+                row.maid_hash = identifiers.hash_android_aid(str(user["android_aid"]))
+        except identifiers.InvalidIdentifier as exc:
+            raise EntryRejected(index, str(exc)) from None
+        hashed.append(row)
+    return hashed
+
+
+def users_enter(*, canvas: Canvas, users: Sequence[dict], now: datetime | None = None) -> EntryResult:
+    """Users enter the canvas at its first step (all or nothing).
+
+    Audience Sync steps never hold a user: the sync is recorded and the user
+    goes straight on to the next step; a Delay step holds them until their
+    wake time. The sender is woken when the transaction commits.
+    """
+    if canvas.status != Canvas.Status.ACTIVE:
+        raise NotAllowed("The canvas is not active: launch it before entering users.")
+    hashed = hash_users(users)
+    now = now or timezone.now()
+    steps = list(canvas.steps.order_by("position", "id").select_related("audience"))
+    result = EntryResult(entered=len(hashed))
+    with transaction.atomic():
+        _walk(steps, 0, hashed, now, result)
+    transaction.on_commit(_wake_sender)
+    return result
+
+
+def _walk(steps: list[Step], start: int, users: list[HashedUser], now: datetime, result: EntryResult) -> None:
+    """Move users through steps from `start` until a delay holds them or they exit."""
+    index = start
+    while index < len(steps) and users:
+        step = steps[index]
+        result.per_step[step.pk] = result.per_step.get(step.pk, 0) + len(users)
+        if step.kind == Step.Kind.DELAY:
+            DelayRecord.objects.bulk_create(
+                [
+                    DelayRecord(
+                        step=step,
+                        external_id=u.external_id,
+                        email_hash=u.email_hash,
+                        idfa_hash=u.idfa_hash,
+                        maid_hash=u.maid_hash,
+                        entered_at=now,
+                        wake_at=now + timedelta(seconds=step.delay_seconds),
+                    )
+                    for u in users
+                ],
+                batch_size=500,
+            )
+            result.waiting += len(users)
+            return
+        _record_sync(step, users, now, result)
+        index += 1
+    result.exited += len(users)
+
+
+def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: EntryResult) -> None:
+    types = step.match_list_types
+    already_in = set()
+    if step.action == Step.Action.ADD and step.audience_id:
+        already_in = _already_members(step.audience_id, [u.for_types(types) for u in users])
+    records = []
+    for user in users:
+        matched = user.for_types(types)
+        if not matched.has_any:
+            state, synced_at = SyncRecord.State.NOT_SYNCED, None
+            result.not_synced += 1
+        elif matched.external_id in already_in:
+            state, synced_at = SyncRecord.State.SYNCED, now
+            result.already_in_audience += 1
+        else:
+            state, synced_at = SyncRecord.State.PENDING, None
+            result.pending += 1
+        records.append(
+            SyncRecord(
+                step_id=step.pk,
+                audience_id=step.audience_id,
+                action=step.action,
+                external_id=matched.external_id,
+                email_hash=matched.email_hash,
+                idfa_hash=matched.idfa_hash,
+                maid_hash=matched.maid_hash,
+                state=state,
+                entered_at=now,
+                next_attempt_at=now,
+                synced_at=synced_at,
+            )
+        )
+    SyncRecord.objects.bulk_create(records, batch_size=500)
+
+
+def _already_members(audience_id: int, users: list[HashedUser]) -> set[str]:
+    """External ids whose every identifier is already in the audience (the ledger says so)."""
+    wanted: dict[str, set[tuple[str, str]]] = {}
+    for u in users:
+        pairs = {(t, h) for t, h in ((EMAIL, u.email_hash), (IDFA, u.idfa_hash), (MAID, u.maid_hash)) if h}
+        if pairs:
+            wanted[u.external_id] = pairs
+    if not wanted or not AudienceMember.objects.filter(audience_id=audience_id).exists():
+        return set()
+    known: dict[str, set[tuple[str, str]]] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 500):
+        for external_id, list_type, identifier_hash in AudienceMember.objects.filter(
+            audience_id=audience_id, is_member=True, external_id__in=ids[start:start + 500]
+        ).values_list("external_id", "list_type", "identifier_hash"):
+            known.setdefault(external_id, set()).add((list_type, identifier_hash))
+    return {eid for eid, pairs in wanted.items() if pairs <= known.get(eid, set())}
+
+
+def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Move users whose delay has passed on to the next step (a schedule calls this)."""
+    now = now or timezone.now()
+    moved = 0
+    due_steps = (
+        DelayRecord.objects.filter(state=DelayRecord.State.WAITING, wake_at__lte=now, step__canvas__status=Canvas.Status.ACTIVE)
+        .values_list("step_id", flat=True)
+        .distinct()
+    )
+    for step_id in list(due_steps):
+        step = Step.objects.select_related("canvas").get(pk=step_id)
+        steps = list(step.canvas.steps.order_by("position", "id").select_related("audience"))
+        index = next(i for i, s in enumerate(steps) if s.pk == step.pk)
+        with transaction.atomic():
+            ids = list(
+                DelayRecord.objects.filter(step=step, state=DelayRecord.State.WAITING, wake_at__lte=now)
+                .values_list("pk", flat=True)[:limit]
+            )
+            rows = list(DelayRecord.objects.filter(pk__in=ids, state=DelayRecord.State.WAITING))
+            last = index == len(steps) - 1
+            new_state = DelayRecord.State.EXITED if last else DelayRecord.State.PROCEEDED
+            # Conditional update: a second sweeper running at once moves nobody twice.
+            updated = DelayRecord.objects.filter(pk__in=[r.pk for r in rows], state=DelayRecord.State.WAITING).update(
+                state=new_state, left_at=now
+            )
+            if updated != len(rows):
+                transaction.set_rollback(True)
+                continue
+            users = [HashedUser(r.external_id, r.email_hash, r.idfa_hash, r.maid_hash) for r in rows]
+            _walk(steps, index + 1, users, now, EntryResult())
+            moved += len(rows)
+    if moved:
+        transaction.on_commit(_wake_sender)
+    return moved
+
+
+def _wake_sender() -> None:
+    from audiences import sync
+
+    sync.wake()
+
+
+# --- Retrying -------------------------------------------------------------------------------------
+
+
+def records_retry_errored(*, step: Step) -> int:
+    """Give a step's errored users another 13-hour window, sending them at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).update(
+            state=SyncRecord.State.PENDING,
+            entered_at=now,
+            next_attempt_at=now,
+            errored_at=None,
+            attempts=0,
+            lease_owner="",
+            lease_expires_at=None,
+        )
+    if count:
+        transaction.on_commit(_wake_sender)
+    return count
+
+
+def records_error_expired(*, now: datetime | None = None) -> int:
+    """Users not sent within the retry window (13 h after entering) become errored."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.SYNC_RETRY_WINDOW_HOURS)
+    expired = SyncRecord.objects.filter(state=SyncRecord.State.PENDING, entered_at__lte=cutoff).exclude(
+        lease_expires_at__gt=now
+    )
+    errored = 0
+    for last_error in list(expired.values_list("last_error", flat=True).distinct()):
+        reason = last_error or "Not sent within the retry window."
+        errored += expired.filter(last_error=last_error).update(
+            state=SyncRecord.State.ERRORED,
+            errored_at=now,
+            last_error=f"Gave up after {settings.SYNC_RETRY_WINDOW_HOURS:g} hours: {reason}"[:1000],
+            lease_owner="",
+            lease_expires_at=None,
+        )
+    if errored:
+        logger.info("%d users errored after the retry window", errored)
+    return errored

@@ -1,0 +1,482 @@
+"""The batch sender and its retry policy.
+
+How users reach Pinterest:
+
+1. Entering writes pending SyncRecords and wakes the sender (`wake`).
+2. The sender loop (a long-running django-q2 task holding a lease) ticks
+   every SYNC_WINDOW_SECONDS. Each tick hands every list with due users to
+   drain tasks on the workers; in between, a list with a full batch waiting
+   (1,900 users) is handed over at once.
+3. A drain claims up to one batch with a lease (a conditional UPDATE; SKIP
+   LOCKED on PostgreSQL), sends it through the shared rate limiter with a
+   send-log row written before and completed after, and updates the records
+   and the membership ledger in one transaction. Up to
+   SYNC_SENDERS_PER_LIST drains serve one list at once, so several requests
+   per token are in flight.
+4. A failed batch is retried with exponential backoff and jitter (429s
+   honour Retry-After); an invalid token holds its users pending; the retry
+   sweeper errors users still unsent 13 hours after they entered.
+
+A worker that dies mid-batch simply lets its claim expire: the records are
+due again after SYNC_LEASE_SECONDS and another drain sends them. Delivery is
+at least once; ADD and REMOVE are idempotent at Pinterest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from audiences import leases
+from audiences.models import LIST_TYPE_BITS, Audience, AudienceList, AudienceMember, SendLog, Step, SyncRecord
+from integrations.crypto import TokenDecryptionError
+from integrations.models import PinterestConnection
+from integrations.pinterest import client as pinterest
+from integrations.pinterest.identifiers import LIST_TYPES
+from integrations.services import ConnectionUnusable, with_pinterest
+
+logger = logging.getLogger(__name__)
+
+LOOP_LEASE = "sender-loop"
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 30 * 60.0
+
+
+# --- Waking and ticking -------------------------------------------------------------------
+
+
+def wake() -> None:
+    """Called after users enter: hand over full batches now, and make sure a loop runs."""
+    if not settings.SYNC_SENDER_AUTOSTART:
+        return
+    dispatch(flush_before=None)
+    if not leases.is_live(LOOP_LEASE):
+        _enqueue("audiences.tasks.sender_loop")
+
+
+def _enqueue(func: str, *args) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, *args)
+
+
+def due_groups(now: datetime) -> dict[tuple[int, str], int]:
+    """(audience id, action) -> users due now, for lists whose connection is valid."""
+    rows = (
+        _claimable(now)
+        .filter(audience__ad_account__connection__status=PinterestConnection.Status.VALID)
+        .values_list("audience_id", "action")
+        .annotate(n=Count("id"))
+    )
+    return {(audience_id, action): n for audience_id, action, n in rows}
+
+
+def _claimable(now: datetime):
+    return SyncRecord.objects.filter(
+        state=SyncRecord.State.PENDING, audience__isnull=False, next_attempt_at__lte=now
+    ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+
+
+def dispatch(*, flush_before: datetime | None) -> int:
+    """Start drains: for every due list (flush), or only lists with a full batch waiting."""
+    now = timezone.now()
+    batch = settings.SYNC_BATCH_SIZE
+    started = 0
+    for (audience_id, action), due in due_groups(now).items():
+        if flush_before is None and due < batch:
+            continue
+        wanted = min(settings.SYNC_SENDERS_PER_LIST, math.ceil(due / batch))
+        missing = wanted - leases.live_count(_drain_prefix(audience_id, action))
+        for _ in range(max(0, missing)):
+            _enqueue(
+                "audiences.tasks.drain_list",
+                audience_id,
+                action,
+                flush_before.isoformat() if flush_before else None,
+            )
+            started += 1
+    return started
+
+
+def sender_loop(*, seconds: float | None = None) -> None:
+    """Tick every window for `seconds`, then hand over to a successor task.
+
+    Only one loop runs at a time (a lease renewed each tick); a watchdog
+    schedule starts one when none is live. The loop's runtime stays well
+    below the task timeout, which stays below the broker's retry.
+    """
+    seconds = settings.SYNC_SENDER_LOOP_SECONDS if seconds is None else seconds
+    window = settings.SYNC_WINDOW_SECONDS
+    owner = uuid.uuid4().hex
+    if not leases.acquire(LOOP_LEASE, owner, seconds=window * 3):
+        return
+    deadline = time.monotonic() + seconds
+    next_tick = time.monotonic()
+    try:
+        while True:
+            if time.monotonic() >= next_tick:
+                dispatch(flush_before=timezone.now())
+                next_tick += window
+            else:
+                dispatch(flush_before=None)
+            if time.monotonic() >= deadline:
+                break
+            leases.renew(LOOP_LEASE, owner, seconds=window * 3)
+            time.sleep(max(0.0, min(0.5, next_tick - time.monotonic())))
+    finally:
+        leases.release(LOOP_LEASE, owner)
+    if seconds > 0:
+        _enqueue("audiences.tasks.sender_loop")
+
+
+def run_once(*, flush: bool = True) -> int:
+    """Send everything due now in this process (staff `sync_now`, tests). Returns users handled."""
+    handled = 0
+    flush_before = timezone.now() if flush else None
+    for audience_id, action in due_groups(timezone.now()):
+        handled += drain(audience_id, action, flush_before=flush_before)
+    return handled
+
+
+# --- Draining one list -----------------------------------------------------------------------
+
+
+def _drain_prefix(audience_id: int, action: str) -> str:
+    return f"drain:{audience_id}:{action}:"
+
+
+def drain(audience_id: int, action: str, *, flush_before: datetime | None, budget_seconds: float = 60.0) -> int:
+    """Send batches for one audience and operation until nothing more is due."""
+    owner = uuid.uuid4().hex
+    prefix = _drain_prefix(audience_id, action)
+    lease_name = next(
+        (
+            f"{prefix}{i}"
+            for i in range(settings.SYNC_SENDERS_PER_LIST)
+            if leases.acquire(f"{prefix}{i}", owner, seconds=settings.SYNC_LEASE_SECONDS)
+        ),
+        None,
+    )
+    if lease_name is None:
+        return 0
+    handled = 0
+    deadline = time.monotonic() + budget_seconds
+    try:
+        while time.monotonic() < deadline:
+            sent = send_batch(audience_id, action, flush_before=flush_before)
+            if not sent:
+                break
+            handled += sent
+            leases.renew(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS)
+    finally:
+        leases.release(lease_name, owner)
+    return handled
+
+
+def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime | None, now: datetime) -> int:
+    """Lease up to one batch of due records to `owner`. Returns how many were claimed.
+
+    Full batches go first; a partial batch only when flushing, and only of
+    users who were waiting before the flush began.
+    """
+    batch = settings.SYNC_BATCH_SIZE
+    due = _claimable(now).filter(audience_id=audience_id, action=action)
+    if due[:batch].count() < batch:
+        if flush_before is None:
+            return 0
+        due = due.filter(Q(entered_at__lte=flush_before) | Q(attempts__gt=0))
+    with transaction.atomic():
+        candidates = due.order_by("id")
+        if db_connection.vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = candidates.values("id")[:batch]
+        # The outer conditions are checked again on the row itself, so a
+        # record another worker claimed meanwhile is never claimed twice.
+        return _claimable(now).filter(pk__in=ids).update(
+            lease_owner=owner, lease_expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        )
+
+
+@dataclass
+class _Claimed:
+    id: int
+    external_id: str
+    hashes: dict[str, str]
+    sent_types: int
+    attempts: int
+    failure: Exception | None = None
+
+    @property
+    def done(self) -> bool:
+        return all(self.sent_types & LIST_TYPE_BITS[t] for t, h in self.hashes.items() if h)
+
+
+@dataclass
+class _Outcome:
+    added: list[tuple[str, str, str]] = field(default_factory=list)  # (external_id, list_type, hash)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (external_id, list_type)
+
+
+def send_batch(audience_id: int, action: str, *, flush_before: datetime | None) -> int:
+    """Claim one batch, send it, record the outcome. Returns the number of records handled."""
+    now = timezone.now()
+    owner = uuid.uuid4().hex
+    if not claim(audience_id, action, owner=owner, flush_before=flush_before, now=now):
+        return 0
+    records = [
+        _Claimed(r[0], r[1], {"EMAIL": r[2], "IDFA": r[3], "MAID": r[4]}, r[5], r[6])
+        for r in SyncRecord.objects.filter(lease_owner=owner).values_list(
+            "id", "external_id", "email_hash", "idfa_hash", "maid_hash", "sent_types", "attempts"
+        )
+    ]
+    audience = Audience.objects.select_related("ad_account__connection").get(pk=audience_id)
+    outcome = _Outcome()
+    try:
+        for list_type in LIST_TYPES:
+            _send_list_type(audience, action, list_type, records, outcome)
+    except ConnectionUnusable as exc:
+        for record in records:
+            if not record.done:
+                record.failure = exc
+    _finish(audience, action, owner, records, outcome)
+    return len(records)
+
+
+def _send_list_type(audience: Audience, action: str, list_type: str, records: list[_Claimed], outcome: _Outcome) -> None:
+    bit = LIST_TYPE_BITS[list_type]
+    todo = [r for r in records if r.hashes[list_type] and not r.sent_types & bit]
+    if not todo:
+        return
+    extra = _ledger_hashes(audience, list_type, todo) if action == Step.Action.REMOVE else {}
+    for chunk, hashes in _chunks(todo, list_type, extra):
+        try:
+            _send_chunk(audience, action, list_type, hashes)
+        except ConnectionUnusable:
+            raise
+        except (pinterest.PinterestError, TokenDecryptionError, _ListBusy) as exc:
+            for record in chunk:
+                record.failure = exc
+            continue
+        for record in chunk:
+            record.sent_types |= bit
+            if action == Step.Action.ADD:
+                outcome.added.append((record.external_id, list_type, record.hashes[list_type]))
+            else:
+                outcome.removed.append((record.external_id, list_type))
+
+
+def _ledger_hashes(audience: Audience, list_type: str, records: list[_Claimed]) -> dict[str, set[str]]:
+    """Every identifier ever added for these users: a remove sends them all."""
+    extra: dict[str, set[str]] = {}
+    ids = [r.external_id for r in records]
+    for start in range(0, len(ids), 500):
+        for external_id, identifier_hash in AudienceMember.objects.filter(
+            audience=audience, list_type=list_type, is_member=True, external_id__in=ids[start:start + 500]
+        ).values_list("external_id", "identifier_hash"):
+            extra.setdefault(external_id, set()).add(identifier_hash)
+    return extra
+
+
+def _chunks(records: list[_Claimed], list_type: str, extra: dict[str, set[str]]):
+    """Split into requests of at most SYNC_BATCH_SIZE identifiers, never splitting a user."""
+    limit = settings.SYNC_BATCH_SIZE
+    chunk: list[_Claimed] = []
+    hashes: list[str] = []
+    for record in records:
+        mine = [record.hashes[list_type]] + sorted(extra.get(record.external_id, set()) - {record.hashes[list_type]})
+        if hashes and len(hashes) + len(mine) > limit:
+            yield chunk, hashes
+            chunk, hashes = [], []
+        chunk.append(record)
+        hashes.extend(mine[:limit])
+    if chunk:
+        yield chunk, hashes
+
+
+class _ListBusy(Exception):
+    """Another worker is creating this customer list right now; try again shortly."""
+
+    retry_after = 1.0
+
+
+def _send_chunk(audience: Audience, action: str, list_type: str, hashes: list[str]) -> None:
+    """One request to Pinterest for one customer list, logged before and after."""
+    customer_list = AudienceList.objects.filter(audience=audience, list_type=list_type).first()
+    if customer_list is None or not customer_list.pinterest_customer_list_id:
+        if action == Step.Action.REMOVE:
+            return  # no list yet: nobody was ever added through it
+        _create_list(audience, list_type, hashes)
+        return
+    operation = "ADD" if action == Step.Action.ADD else "REMOVE"
+    _logged_call(
+        audience,
+        operation,
+        list_type,
+        customer_list.pinterest_customer_list_id,
+        len(hashes),
+        lambda client: client.customer_list_update(
+            audience.ad_account.pinterest_id,
+            customer_list.pinterest_customer_list_id,
+            operation=operation,
+            records=hashes,
+        ),
+    )
+
+
+def _create_list(audience: Audience, list_type: str, hashes: list[str]) -> None:
+    """The first batch of a new audience creates its customer list (Pinterest needs records to create one)."""
+    lease_name = f"create-list:{audience.pk}:{list_type}"
+    owner = uuid.uuid4().hex
+    if not leases.acquire(lease_name, owner, seconds=60):
+        raise _ListBusy()
+    try:
+        existing = AudienceList.objects.filter(audience=audience, list_type=list_type).first()
+        if existing and existing.pinterest_customer_list_id:
+            return _send_chunk(audience, Step.Action.ADD, list_type, hashes)
+        created = _logged_call(
+            audience,
+            "CREATE_LIST",
+            list_type,
+            "",
+            len(hashes),
+            lambda client: client.customer_list_create(
+                audience.ad_account.pinterest_id,
+                name=f"{audience.name} · {list_type}",
+                list_type=list_type,
+                records=hashes,
+            ),
+        )
+        with transaction.atomic():
+            AudienceList.objects.update_or_create(
+                audience=audience,
+                list_type=list_type,
+                defaults={"pinterest_customer_list_id": created.id, "pinterest_status": created.status},
+            )
+            Audience.objects.filter(pk=audience.pk, status=Audience.Status.DRAFT).update(
+                status=Audience.Status.WAITING_FOR_LIST
+            )
+    finally:
+        leases.release(lease_name, owner)
+
+
+def _logged_call(audience: Audience, operation: str, list_type: str, list_id: str, size: int, call):
+    log = SendLog.objects.create(
+        audience=audience, operation=operation, list_type=list_type, pinterest_customer_list_id=list_id, size=size
+    )
+    started = time.monotonic()
+    try:
+        result = with_pinterest(audience.ad_account.connection, call)
+    except (pinterest.PinterestError, ConnectionUnusable, TokenDecryptionError) as exc:
+        if isinstance(exc, ConnectionUnusable | pinterest.AuthError | TokenDecryptionError):
+            outcome = SendLog.Outcome.AUTH
+        elif isinstance(exc, pinterest.RateLimited | pinterest.TransientError):
+            outcome = SendLog.Outcome.RETRY
+        else:
+            outcome = SendLog.Outcome.FAILED
+        SendLog.objects.filter(pk=log.pk).update(
+            outcome=outcome,
+            http_status=getattr(exc, "status", None),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=str(exc)[:1000],
+            pinterest_request_id=getattr(exc, "request_id", "") or "",
+            finished_at=timezone.now(),
+        )
+        raise
+    SendLog.objects.filter(pk=log.pk).update(
+        outcome=SendLog.Outcome.OK,
+        http_status=200,
+        pinterest_customer_list_id=getattr(result, "id", list_id) if operation == "CREATE_LIST" else list_id,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        finished_at=timezone.now(),
+    )
+    return result
+
+
+# --- Recording the outcome ---------------------------------------------------------------------------
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter; never sooner than Pinterest's Retry-After."""
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay = delay * random.uniform(0.5, 1.0)
+    return max(delay, retry_after or 0.0)
+
+
+def _finish(audience: Audience, action: str, owner: str, records: list[_Claimed], outcome: _Outcome) -> None:
+    now = timezone.now()
+    release = {"lease_owner": "", "lease_expires_at": None}
+    with transaction.atomic():
+        _write_ledger(audience, outcome, now)
+        if all(r.done for r in records):
+            SyncRecord.objects.filter(lease_owner=owner).update(
+                state=SyncRecord.State.SYNCED, synced_at=now, last_error="", **release
+            )
+            return
+        groups: dict[tuple, list[int]] = {}
+        waits: dict[tuple, float] = {}
+        for record in records:
+            groups.setdefault(_final_fields(record, now, waits), []).append(record.id)
+        for key, ids in groups.items():
+            fields = dict(key)
+            if fields.pop("_count_attempt", False):
+                fields["attempts"] = F("attempts") + 1
+            for start in range(0, len(ids), 500):
+                SyncRecord.objects.filter(pk__in=ids[start:start + 500], lease_owner=owner).update(**fields, **release)
+
+
+def _final_fields(record: _Claimed, now: datetime, waits: dict[tuple, float]) -> tuple:
+    """The fields a record ends the batch with, as a hashable key to group updates."""
+    if record.done:
+        return (("state", SyncRecord.State.SYNCED), ("synced_at", now), ("last_error", ""),
+                ("sent_types", record.sent_types))
+    exc = record.failure
+    reason = str(exc)[:1000] if exc else "Not sent."
+    if isinstance(exc, ConnectionUnusable | TokenDecryptionError):
+        # Held until the workspace reconnects; not an attempt of the user's.
+        return (("last_error", reason), ("sent_types", record.sent_types), ("next_attempt_at", now))
+    if isinstance(exc, pinterest.RequestError):
+        return (("state", SyncRecord.State.ERRORED), ("errored_at", now), ("last_error", reason),
+                ("sent_types", record.sent_types), ("_count_attempt", True))
+    retry_after = getattr(exc, "retry_after", None)
+    # One jittered wait per failure and attempt count, so a failed batch
+    # updates in a few statements rather than one per user.
+    key = (id(exc), record.attempts)
+    if key not in waits:
+        waits[key] = backoff_seconds(min(record.attempts + 1, 20), retry_after)
+    wait = waits[key]
+    return (("last_error", reason), ("sent_types", record.sent_types),
+            ("next_attempt_at", now + timedelta(seconds=round(wait, 1))), ("_count_attempt", True))
+
+
+def _write_ledger(audience: Audience, outcome: _Outcome, now: datetime) -> None:
+    if outcome.added:
+        AudienceMember.objects.bulk_create(
+            [
+                AudienceMember(audience=audience, external_id=e, list_type=t, identifier_hash=h, is_member=True,
+                               updated_at=now)
+                for e, t, h in outcome.added
+            ],
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["audience", "external_id", "list_type", "identifier_hash"],
+            update_fields=["is_member", "updated_at"],
+        )
+    by_type: dict[str, list[str]] = {}
+    for external_id, list_type in outcome.removed:
+        by_type.setdefault(list_type, []).append(external_id)
+    for list_type, ids in by_type.items():
+        for start in range(0, len(ids), 500):
+            AudienceMember.objects.filter(
+                audience=audience, list_type=list_type, external_id__in=ids[start:start + 500]
+            ).update(is_member=False, updated_at=now)

@@ -1,0 +1,150 @@
+"""Workspaces and their connection to Pinterest."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from integrations import crypto
+
+
+class Workspace(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MARKETER = "marketer", "Marketer"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MARKETER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace}"
+
+
+class PinterestConnection(models.Model):
+    """A workspace's OAuth grant. Tokens are stored encrypted (integrations.crypto)."""
+
+    class Status(models.TextChoices):
+        VALID = "valid", "Connected"
+        INVALID = "invalid", "Needs reconnecting"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="pinterest_connection")
+    pinterest_user_id = models.CharField(max_length=32, blank=True)
+    pinterest_username = models.CharField(max_length=200, blank=True)
+    access_token_encrypted = models.TextField(blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.VALID)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    terms_accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Pinterest {self.pinterest_username or self.pinterest_user_id} for {self.workspace}"
+
+    @property
+    def access_token(self) -> str:
+        return crypto.decrypt(self.access_token_encrypted)
+
+    @property
+    def refresh_token(self) -> str:
+        return crypto.decrypt(self.refresh_token_encrypted)
+
+    def set_tokens(self, *, access_token: str, refresh_token: str) -> None:
+        self.access_token_encrypted = crypto.encrypt(access_token)
+        self.refresh_token_encrypted = crypto.encrypt(refresh_token)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == self.Status.VALID
+
+    @property
+    def rate_limit_key(self) -> str:
+        # Pinterest limits per user and app, so every workspace and step that
+        # uses the same Pinterest user shares one budget.
+        return f"pinterest-user:{self.pinterest_user_id or self.pk}"
+
+
+class AdAccount(models.Model):
+    connection = models.ForeignKey(PinterestConnection, on_delete=models.CASCADE, related_name="ad_accounts")
+    pinterest_id = models.CharField(max_length=32)
+    name = models.CharField(max_length=300, blank=True)
+    country = models.CharField(max_length=8, blank=True)
+    currency = models.CharField(max_length=8, blank=True)
+    enabled = models.BooleanField(default=False, help_text="The workspace may use this ad account in its canvases.")
+
+    class Meta:
+        ordering = ["name", "pinterest_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "pinterest_id"], name="unique_ad_account_per_connection")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pinterest_id})" if self.name else self.pinterest_id
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.connection.workspace
+
+
+class RateLimitWindow(models.Model):
+    """Send slots reserved for one Pinterest user token, shared by every process.
+
+    `recent` holds the most recent reserved send times (epoch seconds);
+    `paused_until` is pushed forward by a 429 so every worker waits together.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    recent = models.JSONField(default=list)
+    paused_until = models.FloatField(default=0.0)
+
+
+class ApiKey(models.Model):
+    """A workspace's key for the REST API. Only a SHA-256 of the secret is stored."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Shown to tell keys apart; not secret.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name or 'API key'} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,436 @@
+"""Every HTTP call this service makes to Pinterest's REST API v5.
+
+One method per operation, a link to Pinterest's reference above each.
+Responses are parsed into small typed objects. Failures become one of a few
+exceptions named by what the caller must do:
+
+- AuthError: the token is invalid or expired; refresh once, then reconnect.
+- RateLimited: slow down; carries the wait Pinterest asked for, if any.
+- TransientError: 5xx, timeout or connection failure; try again later.
+- RequestError: Pinterest refused this payload; retrying it will not help.
+
+No library exception escapes, and no token, email or ad id is ever put in
+an exception message or a log line: errors carry Pinterest's {code, message},
+the HTTP status and the x-pinterest-rid request id.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+# --- Errors ---------------------------------------------------------------------
+
+
+class PinterestError(Exception):
+    """Base: carries Pinterest's error code and message, never request data."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None, request_id: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status:
+            parts.append(f"HTTP {self.status}")
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        return " · ".join(parts)
+
+
+class AuthError(PinterestError):
+    """401: the token is invalid, expired or revoked. Refresh once, then reconnect."""
+
+
+class RateLimited(PinterestError):
+    """429: slow down. retry_after is Pinterest's Retry-After in seconds, when sent."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class TransientError(PinterestError):
+    """5xx, timeout or connection error: try again later."""
+
+
+class RequestError(PinterestError):
+    """Other 4xx: permanent for this payload."""
+
+
+class NotFound(RequestError):
+    """404: the object does not exist (or no longer does) on Pinterest."""
+
+
+# --- Typed responses --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    expires_in: int | None
+    refresh_token_expires_in: int | None
+    scope: str
+
+    def __repr__(self) -> str:  # never print tokens
+        return f"TokenSet(expires_in={self.expires_in}, scope={self.scope!r})"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    username: str
+    account_type: str = ""
+    business_name: str = ""
+
+
+@dataclass(frozen=True)
+class AdAccount:
+    id: str
+    name: str
+    country: str = ""
+    currency: str = ""
+    owner_username: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerList:
+    id: str
+    ad_account_id: str
+    name: str
+    status: str
+    num_uploaded_user_records: int = 0
+    num_removed_user_records: int = 0
+    num_batches: int = 0
+
+
+@dataclass(frozen=True)
+class Audience:
+    id: str
+    ad_account_id: str
+    name: str
+    audience_type: str
+    status: str
+    size: int | None
+    rule: dict = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def customer_list_id(self) -> str:
+        return str(self.rule.get("customer_list_id") or "")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    bookmark: str | None
+
+
+def _customer_list(data: dict) -> CustomerList:
+    return CustomerList(
+        id=str(data["id"]),
+        ad_account_id=str(data.get("ad_account_id") or ""),
+        name=data.get("name") or "",
+        status=data.get("status") or "",
+        num_uploaded_user_records=int(data.get("num_uploaded_user_records") or 0),
+        num_removed_user_records=int(data.get("num_removed_user_records") or 0),
+        num_batches=int(data.get("num_batches") or 0),
+    )
+
+
+def _audience(data: dict) -> Audience:
+    return Audience(
+        id=str(data["id"]),
+        ad_account_id=str(data.get("ad_account_id") or ""),
+        name=data.get("name") or "",
+        audience_type=data.get("audience_type") or "",
+        status=data.get("status") or "",
+        size=data.get("size"),
+        rule=data.get("rule") or {},
+        description=data.get("description") or "",
+    )
+
+
+# --- Transport ----------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One keep-alive session per thread: connection reuse matters at 7 req/s.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        _local.session = session
+    return session
+
+
+def _error_from_response(response: requests.Response) -> PinterestError:
+    request_id = response.headers.get("x-pinterest-rid", "")
+    code = None
+    message = response.reason or "Pinterest error"
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            code = body.get("code")
+            message = str(body.get("message") or message)[:500]
+    except ValueError:
+        pass
+    kwargs = {"status": response.status_code, "code": code, "request_id": request_id}
+    status = response.status_code
+    if status == 401:
+        return AuthError(message, **kwargs)
+    if status == 429:
+        retry_after = None
+        header = response.headers.get("Retry-After")
+        if header:
+            try:
+                retry_after = max(0.0, float(header))
+            except ValueError:
+                retry_after = None
+        return RateLimited(message, retry_after=retry_after, **kwargs)
+    if status >= 500:
+        return TransientError(message, **kwargs)
+    if status == 404:
+        return NotFound(message, **kwargs)
+    return RequestError(message, **kwargs)
+
+
+def _send(method: str, url: str, *, timeout: float | None = None, **kwargs: Any) -> dict:
+    timeout = timeout or settings.PINTEREST_HTTP_TIMEOUT
+    try:
+        response = _session().request(method, url, timeout=(min(5.0, timeout), timeout), **kwargs)
+    except requests.Timeout:
+        raise TransientError("Pinterest did not answer in time") from None
+    except requests.RequestException as exc:
+        raise TransientError(f"Could not reach Pinterest ({type(exc).__name__})") from None
+    if response.status_code >= 400:
+        error = _error_from_response(response)
+        logger.warning("pinterest %s %s failed: %s", method, _path_only(url), error)
+        raise error
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        raise TransientError("Pinterest answered with a body that is not JSON", status=response.status_code) from None
+
+
+def _path_only(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+# --- OAuth token endpoint (client credentials, not a user token) -------------------------
+
+
+def _basic_auth() -> str:
+    raw = f"{settings.PINTEREST_CLIENT_ID}:{settings.PINTEREST_CLIENT_SECRET}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def _token_set(data: dict, *, previous_refresh_token: str = "") -> TokenSet:
+    return TokenSet(
+        access_token=data["access_token"],
+        refresh_token=data.get("refresh_token") or previous_refresh_token,
+        expires_in=data.get("expires_in"),
+        refresh_token_expires_in=data.get("refresh_token_expires_in"),
+        scope=data.get("scope") or "",
+    )
+
+
+def exchange_code(*, code: str, redirect_uri: str) -> TokenSet:
+    """https://developers.pinterest.com/docs/api/v5/oauth-token (authorization_code)"""
+    data = _send(
+        "POST",
+        f"{settings.PINTEREST_API_BASE_URL}/oauth/token",
+        headers={"Authorization": _basic_auth()},
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+    )
+    return _token_set(data)
+
+
+def refresh_tokens(*, refresh_token: str) -> TokenSet:
+    """https://developers.pinterest.com/docs/api/v5/oauth-token (refresh_token)
+
+    Pinterest rotates the refresh token (continuous refresh, API-NOTES 1.3):
+    the caller must store the new one every time.
+    """
+    data = _send(
+        "POST",
+        f"{settings.PINTEREST_API_BASE_URL}/oauth/token",
+        headers={"Authorization": _basic_auth()},
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "continuous_refresh": "true"},
+    )
+    return _token_set(data, previous_refresh_token=refresh_token)
+
+
+# --- The user-token client ----------------------------------------------------------------
+
+
+class PinterestClient:
+    """Calls made with one user's access token.
+
+    `before_request` (the shared rate limiter) runs before every call and
+    `on_rate_limited` after every 429, so every process using this token
+    stays within Pinterest's per-user limit.
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        before_request: Callable[[], None] | None = None,
+        on_rate_limited: Callable[[RateLimited], None] | None = None,
+    ):
+        self._access_token = access_token
+        self.base_url = (base_url or settings.PINTEREST_API_BASE_URL).rstrip("/")
+        self.timeout = timeout
+        self._before_request = before_request
+        self._on_rate_limited = on_rate_limited
+
+    def __repr__(self) -> str:
+        return f"PinterestClient(base_url={self.base_url!r})"
+
+    def _call(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None) -> dict:
+        if self._before_request:
+            self._before_request()
+        try:
+            return _send(
+                method,
+                self.base_url + path,
+                timeout=self.timeout,
+                params=params,
+                json=json,
+                headers={"Authorization": f"Bearer {self._access_token}"},
+            )
+        except RateLimited as exc:
+            if self._on_rate_limited:
+                self._on_rate_limited(exc)
+            raise
+
+    # https://developers.pinterest.com/docs/api/v5/user_account-get
+    def user_account(self) -> Account:
+        data = self._call("GET", "/user_account")
+        return Account(
+            id=str(data.get("id") or ""),
+            username=data.get("username") or "",
+            account_type=data.get("account_type") or "",
+            business_name=data.get("business_name") or "",
+        )
+
+    # https://developers.pinterest.com/docs/api/v5/ad_accounts-list
+    def ad_accounts(self, *, page_size: int = 250) -> Iterator[AdAccount]:
+        """Every ad account of the user, following `bookmark` to the end."""
+        bookmark = None
+        while True:
+            params: dict[str, Any] = {"page_size": page_size}
+            if bookmark:
+                params["bookmark"] = bookmark
+            data = self._call("GET", "/ad_accounts", params=params)
+            for item in data.get("items") or []:
+                yield AdAccount(
+                    id=str(item["id"]),
+                    name=item.get("name") or "",
+                    country=item.get("country") or "",
+                    currency=item.get("currency") or "",
+                    owner_username=(item.get("owner") or {}).get("username") or "",
+                )
+            bookmark = data.get("bookmark")
+            if not bookmark:
+                return
+
+    # https://developers.pinterest.com/docs/api/v5/customer_lists-create
+    def customer_list_create(self, ad_account_id: str, *, name: str, list_type: str, records: list[str]) -> CustomerList:
+        body = {"name": name, "list_type": list_type, "records": ",".join(records)}
+        return _customer_list(self._call("POST", f"/ad_accounts/{ad_account_id}/customer_lists", json=body))
+
+    # https://developers.pinterest.com/docs/api/v5/customer_lists-update
+    def customer_list_update(
+        self, ad_account_id: str, customer_list_id: str, *, operation: str, records: list[str]
+    ) -> CustomerList:
+        body = {"operation_type": operation, "records": ",".join(records)}
+        return _customer_list(
+            self._call("PATCH", f"/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}", json=body)
+        )
+
+    # https://developers.pinterest.com/docs/api/v5/customer_lists-get
+    def customer_list_get(self, ad_account_id: str, customer_list_id: str) -> CustomerList:
+        return _customer_list(self._call("GET", f"/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}"))
+
+    # https://developers.pinterest.com/docs/api/v5/customer_lists-list
+    def customer_lists_page(self, ad_account_id: str, *, bookmark: str | None = None, page_size: int = 100) -> Page:
+        params: dict[str, Any] = {"page_size": page_size}
+        if bookmark:
+            params["bookmark"] = bookmark
+        data = self._call("GET", f"/ad_accounts/{ad_account_id}/customer_lists", params=params)
+        return Page([_customer_list(i) for i in data.get("items") or []], data.get("bookmark"))
+
+    # https://developers.pinterest.com/docs/api/v5/audiences-create
+    def audience_create_from_list(
+        self, ad_account_id: str, *, name: str, customer_list_id: str, description: str = ""
+    ) -> Audience:
+        body = {
+            "ad_account_id": ad_account_id,
+            "name": name,
+            "audience_type": "CUSTOMER_LIST",
+            "rule": {"customer_list_id": customer_list_id},
+            "description": description,
+        }
+        return _audience(self._call("POST", f"/ad_accounts/{ad_account_id}/audiences", json=body))
+
+    # https://developers.pinterest.com/docs/api/v5/audiences-create (ACTALIKE)
+    def audience_create_actalike(
+        self, ad_account_id: str, *, name: str, seed_audience_id: str, country: str, percentage: int
+    ) -> Audience:
+        body = {
+            "ad_account_id": ad_account_id,
+            "name": name,
+            "audience_type": "ACTALIKE",
+            "rule": {"seed_id": [seed_audience_id], "country": country, "percentage": percentage},
+        }
+        return _audience(self._call("POST", f"/ad_accounts/{ad_account_id}/audiences", json=body))
+
+    # https://developers.pinterest.com/docs/api/v5/audiences-get
+    def audience_get(self, ad_account_id: str, audience_id: str) -> Audience:
+        return _audience(self._call("GET", f"/ad_accounts/{ad_account_id}/audiences/{audience_id}"))
+
+    # https://developers.pinterest.com/docs/api/v5/audiences-list
+    def audiences_page(self, ad_account_id: str, *, bookmark: str | None = None, page_size: int = 100) -> Page:
+        params: dict[str, Any] = {"page_size": page_size}
+        if bookmark:
+            params["bookmark"] = bookmark
+        data = self._call("GET", f"/ad_accounts/{ad_account_id}/audiences", params=params)
+        return Page([_audience(i) for i in data.get("items") or []], data.get("bookmark"))
+
+    # https://developers.pinterest.com/docs/api/v5/audiences-update
+    def audience_update(self, ad_account_id: str, audience_id: str, *, name: str | None = None,
+                        description: str | None = None) -> Audience:
+        body: dict[str, Any] = {"operation_type": "UPDATE"}
+        if name is not None:
+            body["name"] = name
+        if description is not None:
+            body["description"] = description
+        return _audience(self._call("PATCH", f"/ad_accounts/{ad_account_id}/audiences/{audience_id}", json=body))
+
+
+def monotonic_ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)

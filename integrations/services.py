@@ -1,0 +1,239 @@
+"""The only writers of workspaces and Pinterest connections.
+
+Views, admin, API, tasks and commands call these functions; none of them
+writes the models directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TypeVar
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.signals import connection_valid
+from integrations.models import AdAccount, Membership, PinterestConnection, Workspace
+from integrations.pinterest import client as pinterest
+from integrations.pinterest import ratelimit
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ConnectionUnusable(Exception):
+    """The workspace has no valid Pinterest connection; users wait as pending."""
+
+
+# --- Workspaces ------------------------------------------------------------------------
+
+
+def workspace_create(*, slug: str, name: str = "") -> Workspace:
+    workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    return workspace
+
+
+def workspace_add_member(*, workspace: Workspace, user, role: str = Membership.Role.MARKETER) -> Membership:
+    membership, _ = Membership.objects.update_or_create(workspace=workspace, user=user, defaults={"role": role})
+    return membership
+
+
+def user_create_marketer(*, workspace: Workspace, username: str, password: str, email: str = "") -> object:
+    """A staff user who can sign in to the admin and sees only this workspace."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username, defaults={"email": email, "is_staff": True})
+    if created:
+        user.set_password(password)
+        user.save()
+    workspace_add_member(workspace=workspace, user=user)
+    return user
+
+
+# --- Connections -----------------------------------------------------------------------------
+
+
+def client_for(connection: PinterestConnection) -> pinterest.PinterestClient:
+    """A client for this connection's token that goes through the shared rate limiter."""
+    key = connection.rate_limit_key
+    return pinterest.PinterestClient(
+        connection.access_token,
+        before_request=lambda: ratelimit.acquire(key),
+        on_rate_limited=lambda exc: ratelimit.pause(key, exc.retry_after if exc.retry_after is not None else 1.0),
+    )
+
+
+def _expiry(seconds: int | None):
+    return timezone.now() + timedelta(seconds=seconds) if seconds else None
+
+
+def connection_connect(
+    *,
+    workspace: Workspace,
+    tokens: pinterest.TokenSet,
+    enabled_ad_account_ids: Iterable[str] | None = None,
+    accepted_by=None,
+) -> PinterestConnection:
+    """Store a new grant (encrypted), read the Pinterest user and all ad accounts.
+
+    Enables the ad accounts named, or all of them when none are named.
+    Connecting again replaces the tokens and makes an invalid connection valid.
+    """
+    probe = pinterest.PinterestClient(tokens.access_token)
+    account = probe.user_account()
+    ad_accounts = list(probe.ad_accounts())
+
+    with transaction.atomic():
+        connection, _ = PinterestConnection.objects.select_for_update().get_or_create(workspace=workspace)
+        connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+        connection.access_token_expires_at = _expiry(tokens.expires_in)
+        connection.refresh_token_expires_at = _expiry(tokens.refresh_token_expires_in)
+        connection.scope = tokens.scope
+        connection.pinterest_user_id = account.id
+        connection.pinterest_username = account.username
+        connection.status = PinterestConnection.Status.VALID
+        connection.last_error = ""
+        connection.last_success_at = timezone.now()
+        connection.connected_at = timezone.now()
+        if accepted_by is not None:
+            connection.terms_accepted_by = accepted_by
+            connection.terms_accepted_at = timezone.now()
+        connection.save()
+        wanted = set(enabled_ad_account_ids) if enabled_ad_account_ids is not None else None
+        ad_accounts_store(connection=connection, ad_accounts=ad_accounts, enabled_ids=wanted)
+    logger.info("workspace %s connected Pinterest user %s (%d ad accounts)", workspace.slug, account.id, len(ad_accounts))
+    _on_connection_valid(connection)
+    return connection
+
+
+def ad_accounts_store(
+    *, connection: PinterestConnection, ad_accounts: list[pinterest.AdAccount], enabled_ids: set[str] | None
+) -> None:
+    seen = set()
+    for item in ad_accounts:
+        seen.add(item.id)
+        row, created = AdAccount.objects.update_or_create(
+            connection=connection,
+            pinterest_id=item.id,
+            defaults={"name": item.name, "country": item.country, "currency": item.currency},
+        )
+        if enabled_ids is None:
+            enabled = True
+        else:
+            enabled = item.id in enabled_ids
+        if row.enabled != enabled:
+            row.enabled = enabled
+            row.save(update_fields=["enabled"])
+    if enabled_ids is not None:
+        unknown = enabled_ids - seen
+        if unknown:
+            raise ValueError(f"Ad accounts not found for this Pinterest user: {', '.join(sorted(unknown))}")
+
+
+def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
+    wanted = set(enabled_ids)
+    for row in connection.ad_accounts.all():
+        enabled = row.pinterest_id in wanted
+        if row.enabled != enabled:
+            row.enabled = enabled
+            row.save(update_fields=["enabled"])
+
+
+def connection_disconnect(*, connection: PinterestConnection) -> None:
+    """Forget the tokens. Canvases keep their steps; users wait until reconnection."""
+    with transaction.atomic():
+        connection.access_token_encrypted = ""
+        connection.refresh_token_encrypted = ""
+        connection.status = PinterestConnection.Status.DISCONNECTED
+        connection.last_error = "Disconnected by the workspace."
+        connection.last_error_at = timezone.now()
+        connection.save()
+
+
+def connection_mark_invalid(*, connection: PinterestConnection, reason: str) -> None:
+    PinterestConnection.objects.filter(pk=connection.pk).update(
+        status=PinterestConnection.Status.INVALID, last_error=reason[:1000], last_error_at=timezone.now()
+    )
+    connection.status = PinterestConnection.Status.INVALID
+    connection.last_error = reason
+    logger.warning("Pinterest connection %s marked invalid: %s", connection.pk, reason)
+
+
+def connection_refresh(*, connection: PinterestConnection, seen_access_token_ciphertext: str | None = None) -> PinterestConnection:
+    """Exchange the refresh token for a new pair and store both.
+
+    Serialised per connection: when another process already refreshed since
+    the caller read the token (`seen_access_token_ciphertext`), that new
+    token is used instead of spending the (rotated) refresh token again.
+    Raises AuthError when Pinterest refuses; the caller marks the connection.
+    """
+    with transaction.atomic():
+        fresh = PinterestConnection.objects.select_for_update().get(pk=connection.pk)
+        if fresh.status != PinterestConnection.Status.VALID:
+            raise ConnectionUnusable(fresh.last_error or "The Pinterest connection is not valid.")
+        if seen_access_token_ciphertext is not None and fresh.access_token_encrypted != seen_access_token_ciphertext:
+            return fresh
+        try:
+            tokens = pinterest.refresh_tokens(refresh_token=fresh.refresh_token)
+        except pinterest.RequestError as exc:
+            # Pinterest answers a dead refresh token with a 4xx: the grant is gone.
+            raise pinterest.AuthError(f"Refreshing the token failed: {exc.message}", status=exc.status,
+                                      code=exc.code, request_id=exc.request_id) from None
+        fresh.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+        fresh.access_token_expires_at = _expiry(tokens.expires_in)
+        if tokens.refresh_token_expires_in:
+            fresh.refresh_token_expires_at = _expiry(tokens.refresh_token_expires_in)
+        fresh.last_refreshed_at = timezone.now()
+        fresh.save()
+    return fresh
+
+
+def connections_refresh_expiring(*, within: timedelta = timedelta(days=2)) -> int:
+    """Refresh every valid connection whose access token expires soon (a schedule calls this)."""
+    soon = timezone.now() + within
+    refreshed = 0
+    for connection in PinterestConnection.objects.filter(
+        status=PinterestConnection.Status.VALID, access_token_expires_at__lt=soon
+    ):
+        try:
+            connection_refresh(connection=connection, seen_access_token_ciphertext=connection.access_token_encrypted)
+            refreshed += 1
+        except pinterest.AuthError as exc:
+            connection_mark_invalid(connection=connection, reason=f"Pinterest refused the token refresh ({exc}). Reconnect Pinterest.")
+        except (pinterest.TransientError, pinterest.RateLimited) as exc:
+            logger.warning("refresh of connection %s postponed: %s", connection.pk, exc)
+        except ConnectionUnusable:
+            pass
+    return refreshed
+
+
+def with_pinterest(connection: PinterestConnection, operation: Callable[[pinterest.PinterestClient], T]) -> T:
+    """Run `operation` with the connection's client: a 401 gets one refresh and one retry.
+
+    If Pinterest still refuses, the connection is marked invalid with the
+    reason, and ConnectionUnusable is raised: nothing calls Pinterest with
+    that token again until the workspace reconnects.
+    """
+    if not connection.is_usable:
+        raise ConnectionUnusable(connection.last_error or "The workspace's Pinterest connection is not valid.")
+    seen = connection.access_token_encrypted
+    try:
+        result = operation(client_for(connection))
+    except pinterest.AuthError:
+        try:
+            connection = connection_refresh(connection=connection, seen_access_token_ciphertext=seen)
+            result = operation(client_for(connection))
+        except pinterest.AuthError as exc:
+            reason = f"Pinterest refused the token ({exc}). Reconnect Pinterest to resume syncing."
+            connection_mark_invalid(connection=connection, reason=reason)
+            raise ConnectionUnusable(reason) from None
+    PinterestConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
+    return result
+
+
+def _on_connection_valid(connection: PinterestConnection) -> None:
+    # Users held while the connection was invalid are due again at once; the
+    # audiences app listens (integrations never imports audiences).
+    transaction.on_commit(lambda: connection_valid.send(sender=PinterestConnection, connection=connection))

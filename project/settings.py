@@ -1,0 +1,201 @@
+"""Settings, all read from the environment with defaults that need nothing.
+
+The defaults give the embedded setup a new user gets: a SQLite file in the
+project, django-q2's ORM broker and the local Pinterest sandbox. Setting
+DATABASE_URL, REDIS_URL and the PINTEREST_* variables moves the same code to
+PostgreSQL, Redis and the real Pinterest API.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-change-me-in-production-0123456789")
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "integrations",
+    "audiences",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "project.wsgi.application"
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, worker, sender) write to one file. IMMEDIATE
+    # transactions take the write lock up front, so concurrent writers queue
+    # instead of failing with "database is locked" mid-transaction; WAL lets
+    # readers go on while one process writes.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+    }
+    DATABASES["default"].setdefault("TEST", {})
+    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth (django-allauth for staff and marketer sign-in) -----------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_URL = "/accounts/login/"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+
+# --- Pinterest ------------------------------------------------------------------
+# Defaults point at the local sandbox (python manage.py pinterest_sandbox).
+# Real values: https://api.pinterest.com/v5 and https://www.pinterest.com/oauth/
+SANDBOX_PORT = env_int("SANDBOX_PORT", 8001)
+PINTEREST_API_BASE_URL = os.environ.get("PINTEREST_API_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}/v5")
+PINTEREST_OAUTH_AUTHORIZE_URL = os.environ.get(
+    "PINTEREST_OAUTH_AUTHORIZE_URL", f"http://127.0.0.1:{SANDBOX_PORT}/oauth/"
+)
+PINTEREST_CLIENT_ID = os.environ.get("PINTEREST_CLIENT_ID", "sandbox-client-id")
+PINTEREST_CLIENT_SECRET = os.environ.get("PINTEREST_CLIENT_SECRET", "sandbox-client-secret")
+PINTEREST_OAUTH_SCOPES = "ads:read,ads:write,user_accounts:read"
+PINTEREST_HTTP_TIMEOUT = env_float("PINTEREST_HTTP_TIMEOUT", 30.0)
+
+# Keys that encrypt OAuth tokens at rest: a comma-separated list of Fernet
+# keys; the first encrypts, all decrypt (rotate with `rotate_token_key`).
+# The default is derived from SECRET_KEY so a new checkout works at once;
+# production sets its own.
+TOKEN_ENCRYPTION_KEYS = [k for k in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if k]
+
+# --- Sync limits (Pinterest's limits as Braze documents them; API-NOTES 3.5, 5.3)
+SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 1900)  # records per request
+SYNC_RATE_LIMIT_PER_SECOND = env_int("SYNC_RATE_LIMIT_PER_SECOND", 7)  # per Pinterest user token
+SYNC_WINDOW_SECONDS = env_float("SYNC_WINDOW_SECONDS", 5.0)  # batch window
+SYNC_RETRY_WINDOW_HOURS = env_float("SYNC_RETRY_WINDOW_HOURS", 13.0)  # then the user is errored
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)  # a claimed batch returns to pending after this
+SYNC_SENDERS_PER_LIST = env_int("SYNC_SENDERS_PER_LIST", 3)  # requests in flight per list and operation
+# How long one sender-loop task ticks before handing over to its successor
+# (below the task timeout, which is below the broker's retry).
+SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
+# Entering users wakes the sender at once (off only in tests that drive it by hand).
+SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
+# Spacing added to the rolling one-second window, so a request that leaves a
+# little late still never makes an 8th in any second at Pinterest.
+SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.04)
+
+# --- Task queue (django-q2) -----------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+Q_CLUSTER = {
+    "name": "audience-sync",
+    "workers": env_int("Q_WORKERS", 4),
+    # The sender loop runs ~40 s per task: timeout above that, retry above the
+    # timeout so the ORM broker never hands a running task to a second worker.
+    "timeout": 90,
+    "retry": 120,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "poll": 0.05,
+    "bulk": 1,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- REST API ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pinterest Audience Sync API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+
+# --- Logging: never tokens or identifiers; our modules log ids and counts only.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}
