@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "integrations",
     "audiences",
@@ -95,7 +96,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
     }
     DATABASES["default"].setdefault("TEST", {})
-    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+    DATABASES["default"]["TEST"]["NAME"] = os.environ.get("TEST_SQLITE_NAME", str(BASE_DIR / "test-db.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth (django-allauth for staff and marketer sign-in) -----------------------
