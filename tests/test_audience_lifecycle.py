@@ -1,0 +1,91 @@
+"""Audiences follow Pinterest's rules: a draft, then a customer list, then the audience once the list is READY."""
+
+import pytest
+
+from audiences import lifecycle, services, sync
+from audiences.models import Audience, SendLog
+from tests.conftest import make_users
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_audience_is_a_draft_whose_name_is_checked_at_once(acme, ad_account):
+    audience = services.audience_create_draft(workspace=acme, ad_account=ad_account, name="VIP buyers")
+    assert audience.status == Audience.Status.DRAFT
+    with pytest.raises(services.ServiceError, match="already exists"):
+        services.audience_create_draft(workspace=acme, ad_account=ad_account, name="vip BUYERS")
+    with pytest.raises(services.ServiceError, match="at most"):
+        services.audience_create_draft(workspace=acme, ad_account=ad_account, name="x" * 101)
+    with pytest.raises(services.ServiceError, match="needs a name"):
+        services.audience_create_draft(workspace=acme, ad_account=ad_account, name="  ")
+
+
+def test_the_first_batch_creates_the_list_and_the_sweeper_creates_the_audience_when_ready(sandbox, add_canvas):
+    audience = add_canvas.steps.get().audience
+    services.users_enter(canvas=add_canvas, users=make_users(150))
+    sync.run_once()
+
+    audience.refresh_from_db()
+    assert audience.status == Audience.Status.WAITING_FOR_LIST
+    assert SendLog.objects.filter(operation="CREATE_LIST", outcome=SendLog.Outcome.OK).count() == 1
+
+    lifecycle.audiences_sweep()
+
+    audience.refresh_from_db()
+    assert audience.status == Audience.Status.READY
+    assert audience.pinterest_audience_id.isdigit()
+    remote = {a["id"]: a for a in sandbox.state.audiences()}[audience.pinterest_audience_id]
+    assert remote["rule"]["customer_list_id"] == audience.lists.get().pinterest_customer_list_id
+
+
+def test_a_small_list_stays_waiting_until_it_reaches_100_users(sandbox, add_canvas):
+    audience = add_canvas.steps.get().audience
+    services.users_enter(canvas=add_canvas, users=make_users(40))
+    sync.run_once()
+    lifecycle.audiences_sweep()
+    audience.refresh_from_db()
+    assert audience.status == Audience.Status.WAITING_FOR_LIST
+    assert audience.lists.get().pinterest_status == "TOO_SMALL"
+
+    services.users_enter(canvas=add_canvas, users=make_users(80, start=40))
+    sync.run_once()
+    lifecycle.audiences_sweep()
+    audience.refresh_from_db()
+    assert audience.status == Audience.Status.READY
+
+
+def test_an_audience_deleted_on_pinterest_is_recreated_from_its_list(sandbox, add_canvas):
+    audience = add_canvas.steps.get().audience
+    services.users_enter(canvas=add_canvas, users=make_users(120))
+    sync.run_once()
+    lifecycle.audiences_sweep()
+    audience.refresh_from_db()
+    first_id = audience.pinterest_audience_id
+
+    sandbox.state.delete_audience(first_id)
+    lifecycle.audiences_sweep(force=True)
+    lifecycle.audiences_sweep(force=True)
+
+    audience.refresh_from_db()
+    assert audience.status == Audience.Status.READY
+    assert audience.pinterest_audience_id not in ("", first_id)
+
+
+def test_an_existing_audience_is_used_through_its_customer_list(sandbox, acme, ad_account, connection):
+    from integrations.services import client_for
+
+    client = client_for(connection)
+    made = client.customer_list_create(ad_account.pinterest_id, name="CRM export", list_type="EMAIL",
+                                       records=[f"{i:064x}" for i in range(120)])
+    existing = client.audience_create_from_list(ad_account.pinterest_id, name="CRM audience", customer_list_id=made.id)
+
+    audience = services.audience_use_existing(workspace=acme, ad_account=ad_account, pinterest_audience_id=existing.id)
+    canvas = services.canvas_create(workspace=acme, name="Existing")
+    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
+    services.canvas_launch(canvas=canvas)
+    services.users_enter(canvas=canvas, users=make_users(10))
+    sync.run_once()
+
+    assert audience.lists.get().pinterest_customer_list_id == made.id
+    assert len(sandbox.state.customer_list_records(made.id)) == 130
+    assert not SendLog.objects.filter(operation="CREATE_LIST").exists()

@@ -1,0 +1,99 @@
+"""Several senders share one backlog: no record is sent twice, none is lost, a dead sender's batch is resent."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection as db
+
+from audiences import services, sync
+from audiences.metrics import step_metrics
+from audiences.models import SyncRecord
+from tests.conftest import make_users
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(sandbox, **extra) -> dict:
+    """Environment for a sender process that uses this test's database and sandbox."""
+    conf = settings.DATABASES["default"]
+    if db.vendor == "sqlite":
+        url = f"sqlite:///{conf['NAME']}"
+    else:
+        url = f"postgres://{conf['USER']}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        REDIS_URL=settings.REDIS_URL,
+        PINTEREST_API_BASE_URL=sandbox.url,
+        PINTEREST_CLIENT_ID=settings.PINTEREST_CLIENT_ID,
+        PINTEREST_CLIENT_SECRET=settings.PINTEREST_CLIENT_SECRET,
+        SYNC_SENDER_AUTOSTART="0",
+        LOG_LEVEL="WARNING",
+        **{k: str(v) for k, v in extra.items()},
+    )
+    return env
+
+
+def test_it_never_sends_a_record_twice_with_two_senders_on_one_backlog(sandbox, add_canvas):
+    services.users_enter(canvas=add_canvas, users=make_users(6_000))
+    env = subprocess_env(sandbox, SYNC_BATCH_SIZE=250)
+    command = [sys.executable, "manage.py", "sync_now"]
+    senders = [subprocess.Popen(command, cwd=ROOT, env=env) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in senders] == [0, 0]
+    sync.run_once()  # anything a sender left behind (none expected)
+
+    step = add_canvas.steps.get()
+    numbers = step_metrics(step)
+    assert numbers.synced == 6_000
+    list_id = step.audience.lists.get().pinterest_customer_list_id
+    assert len(sandbox.state.customer_list_records(list_id)) == 6_000
+    uploaded = [
+        e["records"] for e in sandbox.state.requests_log()
+        if e["status"] == 200 and e["method"] in ("POST", "PATCH") and "/customer_lists" in e["path"]
+    ]
+    assert sum(uploaded) == 6_000  # every record exactly once: none twice, none lost
+    assert len(uploaded) == 6_000 // 250
+
+
+def test_it_resends_the_batch_of_a_sender_killed_mid_request(sandbox, add_canvas):
+    services.users_enter(canvas=add_canvas, users=make_users(500))
+    sandbox.state.set_faults(latency_ms=3000)
+    env = subprocess_env(sandbox, SYNC_LEASE_SECONDS=4)
+    sender = subprocess.Popen([sys.executable, "manage.py", "sync_now"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while not SyncRecord.objects.exclude(lease_owner="").exists():
+        assert time.monotonic() < deadline, "the sender never claimed its batch"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the request is now in flight
+    sender.send_signal(signal.SIGKILL)
+    sender.wait()
+    sandbox.state.set_faults(latency_ms=0)
+
+    assert sync.run_once() == 0  # still leased to the dead sender: nobody else sends it yet
+    time.sleep(4)
+    sync.run_once()
+
+    numbers = step_metrics(add_canvas.steps.get())
+    assert (numbers.synced, numbers.pending) == (500, 0)
+
+
+def test_it_reclaims_records_whose_lease_expired(sandbox, add_canvas, settings):
+    from django.utils import timezone
+
+    services.users_enter(canvas=add_canvas, users=make_users(50))
+    step = add_canvas.steps.get()
+    claimed = sync.claim(step.audience_id, step.action, owner="dead-worker", flush_before=timezone.now(), now=timezone.now())
+    assert claimed == 50
+    assert sync.run_once() == 0
+
+    SyncRecord.objects.update(lease_expires_at=timezone.now())  # as if SYNC_LEASE_SECONDS had passed
+    time.sleep(0.01)
+    sync.run_once()
+    assert step_metrics(step).synced == 50
