@@ -333,8 +333,17 @@ def users_enter(*, canvas: Canvas, users: Sequence[dict], now: datetime | None =
     result = EntryResult(entered=len(hashed))
     with transaction.atomic():
         _walk(steps, 0, hashed, now, result)
-    transaction.on_commit(_wake_sender)
+    groups = _groups_touched(steps, result)
+    transaction.on_commit(lambda: _wake_sender(groups))
     return result
+
+
+def _groups_touched(steps: list[Step], result: EntryResult) -> set[tuple[int, str]]:
+    return {
+        (step.audience_id, step.action)
+        for step in steps
+        if step.pk in result.per_step and step.kind == Step.Kind.AUDIENCE_SYNC and step.audience_id
+    }
 
 
 def _walk(steps: list[Step], start: int, users: list[HashedUser], now: datetime, result: EntryResult) -> None:
@@ -475,10 +484,10 @@ def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
     return moved
 
 
-def _wake_sender() -> None:
+def _wake_sender(groups: set[tuple[int, str]] | None = None) -> None:
     from audiences import sync
 
-    sync.wake()
+    sync.wake(groups)
 
 
 # --- Retrying -------------------------------------------------------------------------------------

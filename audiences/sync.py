@@ -56,11 +56,15 @@ BACKOFF_CAP_SECONDS = 30 * 60.0
 # --- Waking and ticking -------------------------------------------------------------------
 
 
-def wake() -> None:
-    """Called after users enter: hand over full batches now, and make sure a loop runs."""
+def wake(groups: set[tuple[int, str]] | None = None) -> None:
+    """Called after users enter: hand over full batches now, and make sure a loop runs.
+
+    `groups` are the (audience id, action) pairs that just received users;
+    checking only those keeps entering cheap however large the backlog is.
+    """
     if not settings.SYNC_SENDER_AUTOSTART:
         return
-    dispatch(flush_before=None)
+    dispatch(flush_before=None, groups=groups)
     if not leases.is_live(LOOP_LEASE):
         _enqueue("audiences.tasks.sender_loop")
 
@@ -88,15 +92,38 @@ def _claimable(now: datetime):
     ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
 
 
-def dispatch(*, flush_before: datetime | None) -> int:
-    """Start drains: for every due list (flush), or only lists with a full batch waiting."""
+def due_counts(groups: set[tuple[int, str]], now: datetime, *, cap: int) -> dict[tuple[int, str], int]:
+    """Users due now for each of `groups`, counted up to `cap` (an index range scan each)."""
+    valid = set(
+        Audience.objects.filter(
+            pk__in={audience_id for audience_id, _ in groups},
+            ad_account__connection__status=PinterestConnection.Status.VALID,
+        ).values_list("pk", flat=True)
+    )
+    counts = {}
+    for audience_id, action in groups:
+        if audience_id in valid:
+            n = _claimable(now).filter(audience_id=audience_id, action=action)[:cap].count()
+            if n:
+                counts[(audience_id, action)] = n
+    return counts
+
+
+def dispatch(*, flush_before: datetime | None, groups: set[tuple[int, str]] | None = None) -> dict:
+    """Start drains: for every due list (flush), or only lists with a full batch waiting.
+
+    Returns the due counts it saw, so a caller can watch the same lists.
+    """
     now = timezone.now()
     batch = settings.SYNC_BATCH_SIZE
-    started = 0
-    for (audience_id, action), due in due_groups(now).items():
-        if flush_before is None and due < batch:
+    if groups is None:
+        due = due_groups(now)
+    else:
+        due = due_counts(groups, now, cap=batch * settings.SYNC_SENDERS_PER_LIST)
+    for (audience_id, action), n in due.items():
+        if flush_before is None and n < batch:
             continue
-        wanted = min(settings.SYNC_SENDERS_PER_LIST, math.ceil(due / batch))
+        wanted = min(settings.SYNC_SENDERS_PER_LIST, math.ceil(n / batch))
         missing = wanted - leases.live_count(_drain_prefix(audience_id, action))
         for _ in range(max(0, missing)):
             _enqueue(
@@ -105,8 +132,7 @@ def dispatch(*, flush_before: datetime | None) -> int:
                 action,
                 flush_before.isoformat() if flush_before else None,
             )
-            started += 1
-    return started
+    return due
 
 
 def sender_loop(*, seconds: float | None = None) -> None:
@@ -123,13 +149,16 @@ def sender_loop(*, seconds: float | None = None) -> None:
         return
     deadline = time.monotonic() + seconds
     next_tick = time.monotonic()
+    watched: set[tuple[int, str]] = set()
     try:
         while True:
             if time.monotonic() >= next_tick:
-                dispatch(flush_before=timezone.now())
+                # Every list with due users; remembered so the checks in
+                # between ticks stay cheap however large the backlog is.
+                watched = set(dispatch(flush_before=timezone.now()))
                 next_tick += window
-            else:
-                dispatch(flush_before=None)
+            elif watched:
+                dispatch(flush_before=None, groups=watched)
             if time.monotonic() >= deadline:
                 break
             leases.renew(LOOP_LEASE, owner, seconds=window * 3)
