@@ -531,3 +531,237 @@ def records_error_expired(*, now: datetime | None = None) -> int:
     if errored:
         logger.info("%d users errored after the retry window", errored)
     return errored
+
+
+# --- For the REST API and the staff commands --------------------------------------------------
+# Composite operations the partner API and the commands need, built on the
+# functions above: API names of match fields, editing and deleting canvases
+# and steps, resolving a step's audience, and entering users once per
+# Idempotency-Key.
+
+# API name of a match field -> Step boolean field.
+MATCH_FIELDS = {"email": "match_email", "ios_idfa": "match_idfa", "android_aid": "match_android_aid"}
+
+
+class IdempotencyKeyReused(ServiceError):
+    """The key was already used for a different request."""
+
+
+@dataclass(frozen=True)
+class AudienceChoice:
+    """Which audience a step syncs: exactly one of the three is set.
+
+    pinterest_audience_id: an existing audience on Pinterest (read and remembered);
+    new_name: a new audience, reserved now and created on Pinterest with the first users;
+    audience_id: an audience this workspace already uses (e.g. the add step's, for a remove step).
+    """
+
+    pinterest_audience_id: str = ""
+    new_name: str = ""
+    audience_id: int | None = None
+
+
+_UNCHANGED = object()
+
+
+def step_match_fields(step: Step) -> list[str]:
+    return [name for name, attr in MATCH_FIELDS.items() if getattr(step, attr)]
+
+
+def _match_flags(match_fields: Sequence[str]) -> dict[str, bool]:
+    unknown = set(match_fields) - set(MATCH_FIELDS)
+    if unknown:
+        raise ServiceError(f"Unknown match field {', '.join(sorted(unknown))}: use {', '.join(MATCH_FIELDS)}.")
+    return {attr: name in match_fields for name, attr in MATCH_FIELDS.items()}
+
+
+def canvas_update(*, canvas: Canvas, name: str) -> Canvas:
+    """Rename a canvas (allowed in every state: the name is only a label)."""
+    if not name.strip():
+        raise ServiceError("A canvas needs a name.")
+    canvas.name = name.strip()
+    canvas.save(update_fields=["name"])
+    return canvas
+
+
+def canvas_delete(*, canvas: Canvas) -> None:
+    """Delete a canvas that is not active and has no user still waiting to be sent.
+
+    Audiences and their members on Pinterest stay as they are.
+    """
+    if canvas.status == Canvas.Status.ACTIVE:
+        raise NotAllowed("Stop the canvas before deleting it.")
+    pending = SyncRecord.objects.filter(step__canvas=canvas, state=SyncRecord.State.PENDING).count()
+    if pending:
+        raise NotAllowed(f"{pending} users of this canvas are still pending; delete it once they are sent.")
+    canvas.delete()
+
+
+def audience_resolve(*, workspace: Workspace, ad_account: AdAccount | None, choice: AudienceChoice) -> Audience:
+    """The audience a choice names. An existing Pinterest audience is read from Pinterest (call outside a transaction)."""
+    if choice.audience_id is not None:
+        audience = Audience.objects.filter(workspace=workspace, pk=choice.audience_id).first()
+        if audience is None:
+            raise ServiceError(f"No audience {choice.audience_id} in this workspace.")
+        return audience
+    if ad_account is None:
+        raise ServiceError("Choose the step's ad account before its audience.")
+    if choice.new_name:
+        return audience_create_draft(workspace=workspace, ad_account=ad_account, name=choice.new_name)
+    from integrations.pinterest.client import NotFound
+
+    try:
+        return audience_use_existing(
+            workspace=workspace, ad_account=ad_account, pinterest_audience_id=choice.pinterest_audience_id
+        )
+    except NotFound:
+        raise ServiceError(
+            f"Ad account {ad_account.pinterest_id} has no audience {choice.pinterest_audience_id} on Pinterest."
+        ) from None
+
+
+def _resolve_for_step(workspace: Workspace, ad_account: AdAccount | None, choice: AudienceChoice | None,
+                      prefetched: Audience | None) -> Audience | None:
+    if choice is None:
+        return None
+    return prefetched or audience_resolve(workspace=workspace, ad_account=ad_account, choice=choice)
+
+
+def _prefetch_existing(workspace: Workspace, ad_account: AdAccount | None, choice) -> Audience | None:
+    # Reading an existing audience calls Pinterest: do it before the transaction,
+    # so no database lock is held while waiting for the network.
+    if isinstance(choice, AudienceChoice) and choice.pinterest_audience_id:
+        return audience_resolve(workspace=workspace, ad_account=ad_account, choice=choice)
+    return None
+
+
+def step_create_audience_sync(
+    *,
+    canvas: Canvas,
+    ad_account: AdAccount | None = None,
+    audience: AudienceChoice | None = None,
+    action: str = Step.Action.ADD,
+    match_fields: Sequence[str] = ("email",),
+    name: str = "",
+) -> Step:
+    """An Audience Sync step whose audience may be new: the new audience and the step are created together."""
+    _check_editable(canvas)
+    _check_ad_account(canvas.workspace, ad_account)
+    flags = _match_flags(match_fields)
+    prefetched = _prefetch_existing(canvas.workspace, ad_account, audience)
+    with transaction.atomic():
+        resolved = _resolve_for_step(canvas.workspace, ad_account, audience, prefetched)
+        return step_add_audience_sync(
+            canvas=canvas, ad_account=ad_account, audience=resolved, action=action, name=name, **flags
+        )
+
+
+def step_update(
+    *,
+    step: Step,
+    name=_UNCHANGED,
+    ad_account=_UNCHANGED,
+    audience=_UNCHANGED,
+    action=_UNCHANGED,
+    match_fields=_UNCHANGED,
+    delay_seconds=_UNCHANGED,
+) -> Step:
+    """Change a step of a canvas that is not active. Arguments left out keep their value.
+
+    `audience` is an AudienceChoice (or None to clear it); changing the ad
+    account needs an audience of the new ad account too.
+    """
+    canvas = step.canvas
+    _check_editable(canvas)
+    is_sync = step.kind == Step.Kind.AUDIENCE_SYNC
+    sync_changes = [v is not _UNCHANGED for v in (ad_account, audience, action, match_fields)]
+    if not is_sync and any(sync_changes):
+        raise ServiceError("A delay step has no ad account, audience, action or match fields.")
+    if is_sync and delay_seconds is not _UNCHANGED:
+        raise ServiceError("Only delay steps have a delay.")
+    if delay_seconds is not _UNCHANGED and delay_seconds <= 0:
+        raise ServiceError("A delay must be at least one second.")
+    new_ad_account = step.ad_account if ad_account is _UNCHANGED else ad_account
+    if ad_account is not _UNCHANGED:
+        _check_ad_account(canvas.workspace, new_ad_account)
+    prefetched = None if audience is _UNCHANGED else _prefetch_existing(canvas.workspace, new_ad_account, audience)
+    with transaction.atomic():
+        if audience is not _UNCHANGED:
+            step.audience = _resolve_for_step(canvas.workspace, new_ad_account, audience, prefetched)
+        step.ad_account = new_ad_account
+        if is_sync:
+            _check_audience(canvas.workspace, step.ad_account, step.audience)
+        if name is not _UNCHANGED:
+            step.name = name
+        if action is not _UNCHANGED:
+            step.action = action
+        if match_fields is not _UNCHANGED:
+            for attr, value in _match_flags(match_fields).items():
+                setattr(step, attr, value)
+        if delay_seconds is not _UNCHANGED:
+            step.delay_seconds = delay_seconds
+        step.save()
+    return step
+
+
+def step_delete(*, step: Step) -> None:
+    """Delete a step of a canvas that is not active, unless users in it are still waiting to be sent."""
+    _check_editable(step.canvas)
+    pending = SyncRecord.objects.filter(step=step, state=SyncRecord.State.PENDING).count()
+    if pending:
+        raise NotAllowed(f"{pending} users of this step are still pending; delete it once they are sent.")
+    step.delete()
+
+
+def entry_fingerprint(*, canvas: Canvas, users: Sequence[dict]) -> str:
+    """SHA-256 of an entry request (canvas and users, key order ignored): what a retry must repeat."""
+    import hashlib
+    import json
+
+    payload = json.dumps({"canvas": canvas.pk, "users": users}, sort_keys=True, separators=(",", ":"),
+                         ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def users_enter_once(*, canvas: Canvas, users: Sequence[dict], idempotency_key: str, fingerprint: str,
+                     status_code: int = 202) -> tuple[int, dict, bool]:
+    """users_enter, remembered under the workspace's idempotency key.
+
+    Returns (status_code, answer, replayed). The first call enters the users
+    and stores the answer in the same transaction; a repeat with the same key
+    and fingerprint enters nobody and returns the stored answer (also when
+    both arrive at once: the unique key makes the second roll back). The same
+    key with another fingerprint raises IdempotencyKeyReused. A refused call
+    (bad row, canvas not active) stores nothing, so it can be corrected and
+    sent again with the same key.
+    """
+    from django.db import IntegrityError
+
+    from audiences.models import IdempotentRequest
+
+    def replay(stored: IdempotentRequest) -> tuple[int, dict, bool]:
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(f"Idempotency key {idempotency_key!r} was used for a different request.")
+        return stored.status_code, stored.response, True
+
+    stored = IdempotentRequest.objects.filter(workspace_id=canvas.workspace_id, key=idempotency_key).first()
+    if stored is not None:
+        return replay(stored)
+    try:
+        with transaction.atomic():
+            answer = users_enter(canvas=canvas, users=users).as_dict()
+            IdempotentRequest.objects.create(
+                workspace_id=canvas.workspace_id, key=idempotency_key, fingerprint=fingerprint,
+                status_code=status_code, response=answer,
+            )
+    except IntegrityError:
+        return replay(IdempotentRequest.objects.get(workspace_id=canvas.workspace_id, key=idempotency_key))
+    return status_code, answer, False
+
+
+def idempotent_requests_purge(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Forget stored answers older than `older_than` (a retry after that enters the users again)."""
+    from audiences.models import IdempotentRequest
+
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted

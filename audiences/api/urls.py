@@ -1,5 +1,31 @@
-from django.urls import path
+"""/api/v1/: paths are a contract with partners; add, never rename."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from audiences.api import views, views_sync
 
 app_name = "api"
 
-urlpatterns: list = []
+public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(**public), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **public), name="docs"),
+    path("connection/", views.ConnectionView.as_view(), name="connection"),
+    path("ad-accounts/<str:id>/audiences/", views.AdAccountAudiencesView.as_view(),
+         name="ad-account-audiences"),
+    path("canvases/", views.CanvasListView.as_view(), name="canvases"),
+    path("canvases/<int:pk>/", views.CanvasDetailView.as_view(), name="canvas"),
+    path("canvases/<int:pk>/launch/", views.CanvasLaunchView.as_view(), name="canvas-launch"),
+    path("canvases/<int:pk>/stop/", views.CanvasStopView.as_view(), name="canvas-stop"),
+    path("canvases/<int:pk>/steps/", views.CanvasStepsView.as_view(), name="canvas-steps"),
+    path("canvases/<int:pk>/entries/", views_sync.CanvasEntriesView.as_view(), name="canvas-entries"),
+    path("steps/<int:pk>/", views.StepDetailView.as_view(), name="step"),
+    path("steps/<int:pk>/metrics/", views_sync.StepMetricsView.as_view(), name="step-metrics"),
+    path("steps/<int:pk>/records/", views_sync.StepRecordsView.as_view(), name="step-records"),
+    path("steps/<int:pk>/retry-errored/", views_sync.StepRetryErroredView.as_view(), name="step-retry-errored"),
+    # Last: every other path answers the API's JSON 404, never Django's HTML page.
+    re_path(r"^.*$", views.not_found, name="not-found"),
+]

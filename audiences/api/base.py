@@ -1,0 +1,76 @@
+"""What every API view shares: the key's workspace, lookups scoped to it, and the 404/429 wording."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from rest_framework import exceptions, generics
+
+from audiences.models import Canvas, Step
+from integrations.models import AdAccount, Workspace
+
+MAX_ID = 2**63 - 1
+
+
+class ApiView(generics.GenericAPIView):
+    # Authentication, permissions, throttles, parsers and errors come from REST_FRAMEWORK.
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.user.workspace
+
+    def throttled(self, request, wait):
+        # DRF adds "Expected available in N seconds." and the Retry-After header.
+        raise exceptions.Throttled(wait, detail="Too many requests for this API key.")
+
+    def get_canvas(self, pk: int) -> Canvas:
+        canvas = canvases_of(self.workspace).filter(pk=pk).first() if pk <= MAX_ID else None
+        if canvas is None:
+            raise exceptions.NotFound(f"No canvas {pk} in this workspace.")
+        return canvas
+
+    def get_step(self, pk: int) -> Step:
+        step = (
+            Step.objects.select_related("canvas", "canvas__workspace", "ad_account", "audience")
+            .filter(canvas__workspace=self.workspace, pk=pk)
+            .first()
+            if pk <= MAX_ID
+            else None
+        )
+        if step is None:
+            raise exceptions.NotFound(f"No step {pk} in this workspace.")
+        return step
+
+    def get_ad_account(self, pinterest_id: str, *, field: str | None = None) -> AdAccount:
+        """An ad account of the workspace's Pinterest connection, by Pinterest id; it must be enabled."""
+        ad_account = (
+            AdAccount.objects.select_related("connection", "connection__workspace")
+            .filter(connection__workspace=self.workspace, pinterest_id=pinterest_id)
+            .first()
+        )
+        problem = None
+        if ad_account is None:
+            problem = (f"No ad account {pinterest_id} in this workspace's Pinterest connection; "
+                       f"GET /api/v1/connection/ lists them.")
+        elif not ad_account.enabled:
+            problem = f"Ad account {pinterest_id} is not enabled for this workspace; enable it in the admin."
+        if problem and field:
+            raise exceptions.ValidationError({field: [problem]})
+        if problem:
+            raise exceptions.NotFound(problem)
+        return ad_account
+
+
+def ordered_steps() -> Prefetch:
+    return Prefetch(
+        "steps", queryset=Step.objects.order_by("position", "id").select_related("ad_account", "audience"),
+        to_attr="ordered_steps",
+    )
+
+
+def canvases_of(workspace: Workspace):
+    return Canvas.objects.filter(workspace=workspace).prefetch_related(ordered_steps())
+
+
+def with_steps(canvas: Canvas) -> Canvas:
+    """The canvas re-read with its steps, for answers after a change."""
+    return canvases_of(canvas.workspace_id).get(pk=canvas.pk)

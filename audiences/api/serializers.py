@@ -1,0 +1,382 @@
+"""Input and output shapes of the API.
+
+Input serializers refuse fields they do not know (a typo such as
+"match_field" would otherwise be ignored silently); the schema says so with
+additionalProperties: false.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from audiences import services
+from audiences.models import Canvas, Step, SyncRecord
+
+MATCH_FIELDS = list(services.MATCH_FIELDS)
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+MAX_ENTRIES_PER_CALL = 10_000
+IDENTIFIER_MAX_LENGTH = 512
+
+_HEX64 = "[0-9a-fA-F]{64}"
+_AD_ID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, and only that (DRF's CharField also takes numbers and turns them into text)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, and only that (DRF's IntegerField also takes "12" and 12.0)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+NOT_BLANK = RegexValidator(r"\S", "Must contain something other than spaces.")
+
+
+class StrictInputSerializer(serializers.Serializer):
+    # Refuses unknown fields; the schema says additionalProperties: false (schema.ApiAutoSchema).
+    reject_unknown_fields = True
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(sorted(name for name, f in self.fields.items() if not f.read_only))
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field. Fields accepted here: {known}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+# --- Connection --------------------------------------------------------------------------------
+
+
+class PinterestAccountSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    username = serializers.CharField()
+
+
+class AdAccountSerializer(serializers.Serializer):
+    id = serializers.CharField(source="pinterest_id", help_text="Pinterest's ad account id.")
+    name = serializers.CharField()
+    country = serializers.CharField()
+    currency = serializers.CharField()
+    enabled = serializers.BooleanField(help_text="Whether this workspace may use the ad account in its steps.")
+
+
+class ConnectionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["valid", "invalid", "disconnected", "not_connected"],
+        help_text="`valid`: syncing works. `invalid`: Pinterest refused the token; reconnect. "
+        "`disconnected` / `not_connected`: connect Pinterest in the admin.",
+    )
+    pinterest_account = PinterestAccountSerializer(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    connected_at = serializers.DateTimeField(allow_null=True)
+    ad_accounts = AdAccountSerializer(many=True)
+
+
+# --- Pinterest audiences ----------------------------------------------------------------------
+
+
+class AudienceSearchQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                   help_text="Only audiences whose name contains this (case-insensitive).")
+    bookmark = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                     help_text="`next_bookmark` of the previous page.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25)
+
+
+class RemoteAudienceSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Pinterest's audience id: use it as a step's `audience`.")
+    name = serializers.CharField()
+    audience_type = serializers.CharField(help_text="Only CUSTOMER_LIST audiences can be synced.")
+    status = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+    customer_list_id = serializers.CharField(allow_blank=True)
+
+
+class AudiencePageSerializer(serializers.Serializer):
+    results = RemoteAudienceSerializer(many=True, source="items")
+    next_bookmark = serializers.CharField(allow_null=True, help_text="Pass as `bookmark` for the next page; "
+                                          "null at the end.")
+
+
+# --- Steps --------------------------------------------------------------------------------------
+
+
+class AudienceSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="This service's id: `{\"id\": …}` reuses the audience in another step.")
+    name = serializers.CharField()
+    source = serializers.CharField(help_text="`new` (created here) or `existing` (picked on Pinterest).")
+    status = serializers.CharField(help_text="`draft`, `waiting` (for 100 matched users), `ready` or `error`.")
+    pinterest_audience_id = serializers.CharField(allow_blank=True)
+
+
+AUDIENCE_REF_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^\S+$",
+         "description": "The id of an existing Pinterest audience of the ad account."},
+        {"type": "object", "properties": {"new": {"type": "string", "minLength": 1, "maxLength": 100,
+                                                  "pattern": r"\S"}},
+         "required": ["new"], "additionalProperties": False,
+         "description": "A new audience with this name, created on Pinterest with the first users."},
+        {"type": "object", "properties": {"id": {"type": "integer", "minimum": 1}},
+         "required": ["id"], "additionalProperties": False,
+         "description": "An audience this workspace already uses in a step (its `audience.id`)."},
+    ]
+}
+
+
+@extend_schema_field(AUDIENCE_REF_SCHEMA)
+class AudienceRefField(serializers.Field):
+    """"123" (Pinterest audience id), {"new": "name"} or {"id": 4} -> services.AudienceChoice."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            value = data.strip()
+            if not value or len(value) > 32 or any(c.isspace() for c in value):
+                raise serializers.ValidationError("A Pinterest audience id is 1 to 32 characters without spaces.")
+            return services.AudienceChoice(pinterest_audience_id=value)
+        if isinstance(data, dict) and set(data) == {"new"}:
+            name = data["new"]
+            if not isinstance(name, str) or not name.strip() or len(name) > 100:
+                raise serializers.ValidationError("`new` is the new audience's name: 1 to 100 characters.")
+            return services.AudienceChoice(new_name=name.strip())
+        if isinstance(data, dict) and set(data) == {"id"}:
+            if type(data["id"]) is not int or data["id"] < 1:
+                raise serializers.ValidationError("`id` is the audience id shown in a step's `audience.id`.")
+            return services.AudienceChoice(audience_id=data["id"])
+        raise serializers.ValidationError(
+            'Give an existing Pinterest audience id ("123"), {"new": "name"} for a new audience, '
+            'or {"id": 4} for an audience already used in this workspace.'
+        )
+
+    def to_representation(self, value):  # pragma: no cover - input only
+        return value
+
+
+class StepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    canvas = serializers.IntegerField(source="canvas_id")
+    position = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Step.Kind.choices)
+    name = serializers.CharField(allow_blank=True)
+    ad_account = serializers.CharField(source="ad_account.pinterest_id", allow_null=True,
+                                       help_text="Pinterest ad account id (Audience Sync steps).")
+    audience = AudienceSerializer(allow_null=True)
+    action = serializers.ChoiceField(choices=Step.Action.choices, allow_null=True)
+    match_fields = serializers.ListField(child=serializers.ChoiceField(choices=MATCH_FIELDS), allow_null=True)
+    delay_seconds = serializers.IntegerField(allow_null=True, help_text="Delay steps only.")
+
+    def to_representation(self, step: Step):
+        sync = step.kind == Step.Kind.AUDIENCE_SYNC
+        return {
+            "id": step.pk,
+            "canvas": step.canvas_id,
+            "position": step.position,
+            "kind": step.kind,
+            "name": step.name,
+            "ad_account": step.ad_account.pinterest_id if sync and step.ad_account else None,
+            "audience": AudienceSerializer(step.audience).data if sync and step.audience else None,
+            "action": step.action if sync else None,
+            "match_fields": services.step_match_fields(step) if sync else None,
+            "delay_seconds": None if sync else step.delay_seconds,
+        }
+
+
+class StepInputSerializer(StrictInputSerializer):
+    kind = serializers.ChoiceField(choices=Step.Kind.choices, required=False,
+                                   help_text="Default `audience_sync`; cannot change after creation.")
+    name = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
+    ad_account = StrictCharField(required=False, allow_null=True, max_length=32, validators=[NOT_BLANK],
+                                       help_text="Pinterest id of an enabled ad account of the workspace.")
+    audience = AudienceRefField(required=False, allow_null=True)
+    action = serializers.ChoiceField(choices=Step.Action.choices, required=False)
+    match_fields = serializers.ListField(child=serializers.ChoiceField(choices=MATCH_FIELDS), required=False,
+                                         max_length=len(MATCH_FIELDS),
+                                         help_text="Identifiers to send; default [\"email\"].")
+    delay_seconds = StrictIntegerField(required=False, min_value=1, max_value=MAX_DELAY_SECONDS,
+                                             help_text="Delay steps: how long users wait here.")
+
+    SYNC_ONLY = ("ad_account", "audience", "action", "match_fields")
+
+    def validate_match_fields(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Name each match field once.")
+        return value
+
+    def validate(self, attrs):
+        step: Step | None = self.instance
+        kind = attrs.get("kind") or (step.kind if step else Step.Kind.AUDIENCE_SYNC)
+        if step is not None and kind != step.kind:
+            raise serializers.ValidationError({"kind": ["A step's kind cannot change; delete it and add another."]})
+        if kind == Step.Kind.DELAY:
+            wrong = {name: ["Not used by delay steps."] for name in self.SYNC_ONLY if name in attrs}
+            if wrong:
+                raise serializers.ValidationError(wrong)
+            if step is None and "delay_seconds" not in attrs:
+                raise serializers.ValidationError({"delay_seconds": ["A delay step needs delay_seconds."]})
+        elif "delay_seconds" in attrs:
+            raise serializers.ValidationError({"delay_seconds": ["Only delay steps have delay_seconds."]})
+        attrs["kind"] = kind
+        return attrs
+
+
+# --- Canvases -----------------------------------------------------------------------------------
+
+
+class CanvasSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=Canvas.Status.choices)
+    created_at = serializers.DateTimeField()
+    launched_at = serializers.DateTimeField(allow_null=True)
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    steps = StepSerializer(many=True, source="ordered_steps")
+
+
+class CanvasInputSerializer(StrictInputSerializer):
+    name = StrictCharField(max_length=200, trim_whitespace=False, validators=[NOT_BLANK])
+
+    def validate_name(self, value: str) -> str:
+        return value.strip()
+
+
+# --- Entries -------------------------------------------------------------------------------------
+
+ENTRY_USER_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["external_id"],
+    "properties": {
+        "external_id": {"type": "string", "minLength": 1, "maxLength": services.MAX_EXTERNAL_ID_LENGTH,
+                        "pattern": r"\S", "description": "Your id for the user (shown in records)."},
+        "email": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
+                  "pattern": rf"^\s*([^@\s]+@[^@\s]+|{_HEX64})\s*$",
+                  "description": "An email address, or its SHA-256 (64 hex) if already hashed."},
+        "ios_idfa": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
+                     "pattern": rf"^\s*({_AD_ID}|{_HEX64})\s*$", "description": "iOS IDFA, or its SHA-256."},
+        "android_aid": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
+                        "pattern": rf"^\s*({_AD_ID}|{_HEX64})\s*$",
+                        "description": "Android advertising id, or its SHA-256."},
+    },
+}
+ENTRY_FIELDS = frozenset(ENTRY_USER_SCHEMA["properties"])
+IDENTIFIER_FIELDS = ("email", "ios_idfa", "android_aid")
+
+
+@extend_schema_field(ENTRY_USER_SCHEMA)
+class EntryUserField(serializers.Field):
+    """One user of a bulk entry, checked in plain Python (a nested serializer per row is too slow for 10,000).
+
+    Shapes and types are checked here; the identifiers' formats are checked
+    (and hashed) by services.hash_users, which names the row.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Each user is an object with external_id and identifiers.")
+        unknown = data.keys() - ENTRY_FIELDS
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown field: users have external_id, email, ios_idfa, android_aid."] for name in unknown}
+            )
+        external_id = data.get("external_id")
+        if not isinstance(external_id, str) or not external_id.strip():
+            raise serializers.ValidationError({"external_id": ["Required: a non-empty string."]})
+        if len(external_id) > services.MAX_EXTERNAL_ID_LENGTH:
+            raise serializers.ValidationError(
+                {"external_id": [f"At most {services.MAX_EXTERNAL_ID_LENGTH} characters."]}
+            )
+        for name in IDENTIFIER_FIELDS:
+            value = data.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > IDENTIFIER_MAX_LENGTH):
+                raise serializers.ValidationError({name: [f"A string of at most {IDENTIFIER_MAX_LENGTH} characters."]})
+        return data
+
+    def to_representation(self, value):  # pragma: no cover - input only
+        return value
+
+
+class EntriesSerializer(StrictInputSerializer):
+    users = serializers.ListField(child=EntryUserField(), min_length=1, max_length=MAX_ENTRIES_PER_CALL,
+                                  help_text="1 to 10,000 users; the call is accepted or refused whole.")
+
+
+class EntryResultSerializer(serializers.Serializer):
+    entered = serializers.IntegerField(help_text="Users who entered the canvas in this call.")
+    pending = serializers.IntegerField(help_text="Waiting to be sent to Pinterest.")
+    not_synced = serializers.IntegerField(help_text="Without any of a step's match fields; never sent.")
+    already_in_audience = serializers.IntegerField(help_text="Already members of the audience; not sent again.")
+    waiting_in_delay = serializers.IntegerField(help_text="Held by a delay step.")
+    exited = serializers.IntegerField(help_text="Went through every step and left the canvas.")
+
+
+# --- Metrics and records --------------------------------------------------------------------------
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 14, default=48,
+                                     help_text="How many hours the series covers, ending with the current one.")
+
+
+class HourSerializer(serializers.Serializer):
+    hour = serializers.DateTimeField()
+    entered = serializers.IntegerField()
+    synced = serializers.IntegerField()
+    errored = serializers.IntegerField()
+
+
+class StepMetricsSerializer(serializers.Serializer):
+    step = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Step.Kind.choices)
+    entered = serializers.IntegerField()
+    proceeded = serializers.IntegerField()
+    synced = serializers.IntegerField()
+    not_synced = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    errored = serializers.IntegerField()
+    exited = serializers.IntegerField()
+    hourly = HourSerializer(many=True)
+
+
+class RecordsQuerySerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=SyncRecord.State.choices, required=False)
+
+
+class SyncRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    state = serializers.ChoiceField(choices=SyncRecord.State.choices)
+    attempts = serializers.IntegerField()
+    reason = serializers.CharField(source="last_error", allow_blank=True,
+                                   help_text="Why the last attempt failed (errored and retried users).")
+    entered_at = serializers.DateTimeField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    synced_at = serializers.DateTimeField(allow_null=True)
+    errored_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, record):
+        data = super().to_representation(record)
+        if record.state != SyncRecord.State.PENDING:
+            data["next_attempt_at"] = None
+        return data
+
+
+class RetryResultSerializer(serializers.Serializer):
+    retried = serializers.IntegerField(help_text="Errored users given another 13-hour window, sent at once.")
+
