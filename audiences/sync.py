@@ -367,11 +367,16 @@ def _create_list(audience: Audience, list_type: str, hashes: list[str]) -> None:
     """The first batch of a new audience creates its customer list (Pinterest needs records to create one)."""
     lease_name = f"create-list:{audience.pk}:{list_type}"
     owner = uuid.uuid4().hex
-    if not leases.acquire(lease_name, owner, seconds=60):
+    if not leases.acquire(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS):
         raise _ListBusy()
     try:
         existing = AudienceList.objects.filter(audience=audience, list_type=list_type).first()
         if existing and existing.pinterest_customer_list_id:
+            return _send_chunk(audience, Step.Action.ADD, list_type, hashes)
+        name = f"{audience.name} · {list_type}"
+        adopted = _find_list_created_by_a_lost_request(audience, list_type, name)
+        if adopted is not None:
+            _store_list(audience, list_type, adopted)
             return _send_chunk(audience, Step.Action.ADD, list_type, hashes)
         created = _logged_call(
             audience,
@@ -380,23 +385,50 @@ def _create_list(audience: Audience, list_type: str, hashes: list[str]) -> None:
             "",
             len(hashes),
             lambda client: client.customer_list_create(
-                audience.ad_account.pinterest_id,
-                name=f"{audience.name} · {list_type}",
-                list_type=list_type,
-                records=hashes,
+                audience.ad_account.pinterest_id, name=name, list_type=list_type, records=hashes
             ),
         )
-        with transaction.atomic():
-            AudienceList.objects.update_or_create(
-                audience=audience,
-                list_type=list_type,
-                defaults={"pinterest_customer_list_id": created.id, "pinterest_status": created.status},
-            )
-            Audience.objects.filter(pk=audience.pk, status=Audience.Status.DRAFT).update(
-                status=Audience.Status.WAITING_FOR_LIST
-            )
+        _store_list(audience, list_type, created)
     finally:
         leases.release(lease_name, owner)
+
+
+def _store_list(audience: Audience, list_type: str, customer_list) -> None:
+    with transaction.atomic():
+        AudienceList.objects.update_or_create(
+            audience=audience,
+            list_type=list_type,
+            defaults={"pinterest_customer_list_id": customer_list.id, "pinterest_status": customer_list.status},
+        )
+        Audience.objects.filter(pk=audience.pk, status=Audience.Status.DRAFT).update(
+            status=Audience.Status.WAITING_FOR_LIST
+        )
+
+
+def _find_list_created_by_a_lost_request(audience: Audience, list_type: str, name: str):
+    """A create whose answer was lost (worker killed, timeout) may have made the list at Pinterest.
+
+    Creating again would split the audience over two lists, so when the send
+    log shows such a create, look for the list by its name first.
+    """
+    lost = SendLog.objects.filter(
+        audience=audience, operation="CREATE_LIST", list_type=list_type,
+        outcome__in=[SendLog.Outcome.STARTED, SendLog.Outcome.RETRY],
+    ).exists()
+    if not lost:
+        return None
+    ad_account_id = audience.ad_account.pinterest_id
+    bookmark = None
+    for _ in range(40):  # up to 10,000 lists
+        page = with_pinterest(
+            audience.ad_account.connection,
+            lambda client: client.customer_lists_page(ad_account_id, bookmark=bookmark, page_size=250),
+        )
+        found = next((l for l in page.items if l.name == name), None)
+        if found is not None or not page.bookmark:
+            return found
+        bookmark = page.bookmark
+    return None
 
 
 def _logged_call(audience: Audience, operation: str, list_type: str, list_id: str, size: int, call):

@@ -87,7 +87,9 @@ class PinterestConnection(models.Model):
     def rate_limit_key(self) -> str:
         # Pinterest limits per user and app, so every workspace and step that
         # uses the same Pinterest user shares one budget.
-        return f"pinterest-user:{self.pinterest_user_id or self.pk}"
+        from integrations.pinterest.ratelimit import key_for_user
+
+        return key_for_user(self.pinterest_user_id or f"connection-{self.pk}")
 
 
 class AdAccount(models.Model):

@@ -82,6 +82,8 @@ def test_it_resends_the_batch_of_a_sender_killed_mid_request(sandbox, add_canvas
 
     numbers = step_metrics(add_canvas.steps.get())
     assert (numbers.synced, numbers.pending) == (500, 0)
+    # The killed request had created the list at Pinterest: it was found and used, not made twice.
+    assert len(sandbox.state.customer_lists()) == 1
 
 
 def test_it_reclaims_records_whose_lease_expired(sandbox, add_canvas, settings):

@@ -32,6 +32,11 @@ HISTORY_SECONDS = 5.0
 LATE_TOLERANCE_SECONDS = 0.015
 
 
+def key_for_user(pinterest_user_id: str) -> str:
+    """Pinterest limits per user and app: every token of one user shares a budget."""
+    return f"pinterest-user:{pinterest_user_id}"
+
+
 def _window() -> float:
     return 1.0 + settings.SYNC_RATE_LIMIT_MARGIN_SECONDS
 
