@@ -170,8 +170,6 @@ class SyncRecord(models.Model):
         indexes = [
             models.Index(fields=["step", "state"], name="syncrecord_step_state"),
             models.Index(fields=["state", "audience", "action", "next_attempt_at"], name="syncrecord_due"),
-            models.Index(fields=["lease_owner"], name="syncrecord_lease"),
-            models.Index(fields=["state", "entered_at"], name="syncrecord_expiry"),
         ]
 
     def hash_for(self, list_type: str) -> str:

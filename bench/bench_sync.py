@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="sandbox answer latency")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--timeline", action="store_true", help="print every customer-list request")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -208,6 +209,11 @@ def main() -> None:
                 j += 1
             max_window = max(max_window, i - j + 1)
 
+        if args.timeline:
+            first = min(r["t"] for r in list_calls) if list_calls else started
+            print(f"first request {first - started:.2f} s after the first entry")
+            for r in list_calls:
+                print(f"  {r['t'] - started:7.3f} {r['method']:5} {r['status']} {r['records']}")
         latencies = []
         for entered_at, synced_at in SyncRecord.objects.filter(step=step, state="synced").values_list(
             "entered_at", "synced_at"
