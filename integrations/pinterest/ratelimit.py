@@ -8,9 +8,11 @@ rolling second ever sees rate+1 requests, yet every second can use all
 `rate` of them (spacing requests evenly at 1/rate loses a good part of the
 budget to jitter).
 
-The reservation is atomic across processes: a row per token in the database
-(a row lock on PostgreSQL, an IMMEDIATE transaction on SQLite), or a Lua
-script when Redis is configured. What counts is when the request leaves, not
+The reservation is atomic across processes: a Lua script when Redis is
+configured; a row per token with a row lock on PostgreSQL; and, with the
+embedded SQLite (one machine by nature), a small file per token under an
+exclusive `flock`, so reserving a slot never waits behind the database's
+single write lock. What counts is when the request leaves, not
 when the slot was reserved: a caller that wakes later than its slot plus a
 small tolerance gives the slot up and reserves again.
 
@@ -20,7 +22,12 @@ else one second), so every worker pauses together.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -107,11 +114,56 @@ def _reserve_in_redis(key: str, rate: int, window: float) -> float:
     return float(_redis().eval(_RESERVE_LUA, 1, f"ratelimit:{key}", clock.now(), rate, window))
 
 
+def _state_file(key: str) -> Path:
+    folder = Path(str(settings.DATABASES["default"]["NAME"]) + ".ratelimit")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+
+@contextmanager
+def _locked_file_state(key: str):
+    """The token's state, read and written under an exclusive lock shared by every local process."""
+    with open(_state_file(key), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            raw = fh.read()
+            state = json.loads(raw) if raw else {"recent": [], "paused_until": 0.0}
+            yield state
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(state))
+            fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _reserve_in_file(key: str, rate: int, window: float) -> float:
+    with _locked_file_state(key) as state:
+        now = clock.now()
+        recent = sorted(t for t in state["recent"] if t > now - HISTORY_SECONDS)
+        slot = next_slot(recent, now=now, paused_until=state["paused_until"], rate=rate, window=window)
+        recent.append(slot)
+        state["recent"] = recent[-rate * 2:]
+    return slot
+
+
+def _backend() -> str:
+    if settings.REDIS_URL:
+        return "redis"
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        return "file"
+    return "database"
+
+
 def reserve(key: str) -> float:
     """Reserve the next send slot for `key`; returns its epoch time."""
     rate = settings.SYNC_RATE_LIMIT_PER_SECOND
-    if settings.REDIS_URL:
+    backend = _backend()
+    if backend == "redis":
         return _reserve_in_redis(key, rate, _window())
+    if backend == "file":
+        return _reserve_in_file(key, rate, _window())
     return _reserve_in_database(key, rate, _window())
 
 
@@ -128,8 +180,13 @@ def acquire(key: str) -> None:
 def pause(key: str, seconds: float) -> None:
     """After a 429: no request with this token before now + seconds, in any process."""
     until = clock.now() + max(seconds, 0.0)
-    if settings.REDIS_URL:
+    backend = _backend()
+    if backend == "redis":
         _redis().eval(_PAUSE_LUA, 1, f"ratelimit:{key}", until)
+        return
+    if backend == "file":
+        with _locked_file_state(key) as state:
+            state["paused_until"] = max(state["paused_until"], until)
         return
     from integrations.models import RateLimitWindow
 
@@ -143,6 +200,7 @@ def pause(key: str, seconds: float) -> None:
 def reset(key: str) -> None:
     if settings.REDIS_URL:
         _redis().delete(f"ratelimit:{key}")
+    _state_file(key).unlink(missing_ok=True)
     from integrations.models import RateLimitWindow
 
     RateLimitWindow.objects.filter(key=key).delete()
