@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from rest_framework import exceptions, generics
+from rest_framework.metadata import SimpleMetadata
 
 from audiences.models import Canvas, Step
 from integrations.models import AdAccount, Workspace
@@ -11,8 +12,48 @@ from integrations.models import AdAccount, Workspace
 MAX_ID = 2**63 - 1
 
 
+class ApiMetadata(SimpleMetadata):
+    """OPTIONS answers name and formats; the request and response shapes are in /api/v1/schema/."""
+
+    def determine_metadata(self, request, view):
+        metadata = super().determine_metadata(request, view)
+        metadata.pop("actions", None)
+        metadata["schema"] = "/api/v1/schema/"
+        return metadata
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class ApiView(generics.GenericAPIView):
     # Authentication, permissions, throttles, parsers and errors come from REST_FRAMEWORK.
+    metadata_class = ApiMetadata
+    # Query parameters the view reads; any other is refused, so a typo ("?stat=errored") is an
+    # error rather than a silently unfiltered answer.
+    query_params: frozenset[str] = frozenset()
+    # Those of them that may be sent empty ("?search="); others must have a value or be left out.
+    blank_query_params: frozenset[str] = frozenset()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
+            return  # 405 comes next, whatever the query
+        allowed = set(self.query_params) | {"format"}
+        if self.pagination_class is not None:
+            allowed |= {"cursor", "page_size"}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            accepted = ", ".join(sorted(allowed - {"format"})) or "none"
+            raise exceptions.ValidationError(
+                {name or "(empty)": [f"Unknown query parameter. Accepted here: {accepted}."] for name in unknown}
+            )
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:
+            raise exceptions.ValidationError({name: ["Give this parameter once."] for name in repeated})
+        empty = sorted(name for name, values in request.query_params.lists()
+                       if name not in self.blank_query_params and any(v == "" for v in values))
+        if empty:
+            raise exceptions.ValidationError({name: ["Give a value, or leave the parameter out."] for name in empty})
 
     @property
     def workspace(self) -> Workspace:

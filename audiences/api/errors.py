@@ -47,7 +47,7 @@ class Conflict(exceptions.APIException):
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
+    default_code = error_code = "payload_too_large"
 
     def __init__(self, limit: int):
         super().__init__(
@@ -60,7 +60,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 class IdempotencyKeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "idempotency_key_reused"
+    default_code = error_code = "idempotency_key_reused"
 
     def __init__(self, key: str):
         super().__init__(
@@ -73,7 +73,7 @@ class IdempotencyKeyReused(exceptions.APIException):
 
 class PinterestUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "pinterest_unavailable"
+    default_code = error_code = "pinterest_unavailable"
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message, self.default_code)
@@ -181,6 +181,8 @@ def _translate(exc: Exception) -> Exception:
 def _api_code(exc: exceptions.APIException, http_status: int) -> str:
     if isinstance(exc, exceptions.AuthenticationFailed):
         return "authentication_failed"
+    if isinstance(exc, exceptions.ParseError):
+        return "malformed_json"
     return _CODES.get(http_status, str(getattr(exc, "default_code", "error")))
 
 

@@ -44,6 +44,14 @@ class ApiAutoSchema(AutoSchema):
                 responses[str(code)] = self._get_response_for_code(error(code), str(code), direction=direction)
         return dict(sorted(responses.items()))
 
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        blank = getattr(self.view, "blank_query_params", ())
+        for parameter in parameters:
+            if parameter["in"] == "query" and parameter["name"] in blank:
+                parameter["allowEmptyValue"] = True
+        return parameters
+
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and getattr(serializer, "reject_unknown_fields", False):

@@ -93,9 +93,9 @@ class ConnectionSerializer(serializers.Serializer):
 
 
 class AudienceSearchQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(required=False, allow_blank=True, max_length=200,
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False,
                                    help_text="Only audiences whose name contains this (case-insensitive).")
-    bookmark = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+    bookmark = serializers.CharField(required=False, max_length=2000, trim_whitespace=False,
                                      help_text="`next_bookmark` of the previous page.")
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25)
 

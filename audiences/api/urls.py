@@ -27,5 +27,5 @@ urlpatterns = [
     path("steps/<int:pk>/records/", views_sync.StepRecordsView.as_view(), name="step-records"),
     path("steps/<int:pk>/retry-errored/", views_sync.StepRetryErroredView.as_view(), name="step-retry-errored"),
     # Last: every other path answers the API's JSON 404, never Django's HTML page.
-    re_path(r"^.*$", views.not_found, name="not-found"),
+    re_path(r"^[\s\S]*$", views.not_found, name="not-found"),
 ]

@@ -52,6 +52,8 @@ class ConnectionView(ApiView):
 
 
 class AdAccountAudiencesView(ApiView):
+    query_params = frozenset({"search", "bookmark", "page_size"})
+    blank_query_params = frozenset({"search"})
     @extend_schema(
         operation_id="ad_account_audiences_list",
         summary="Existing Pinterest audiences of an enabled ad account, a page at a time",
@@ -96,6 +98,7 @@ def _remote_audience(audience) -> dict:
 
 
 class CanvasListView(ApiView):
+    query_params = frozenset({"status"})
     pagination_class = NewestFirstCursorPagination
     serializer_class = s.CanvasSerializer
 
