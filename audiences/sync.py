@@ -252,16 +252,30 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
             return []
         condition += " AND (entered_at <= %s OR attempts > 0)"
         params.append(_dt(flush_before))
-    skip_locked = " FOR UPDATE SKIP LOCKED" if db_connection.vendor == "postgresql" else ""
-    sql = (
-        f"UPDATE {_table()} SET lease_owner = %s, lease_expires_at = %s "
-        f"WHERE id IN (SELECT id FROM {_table()} WHERE {condition} ORDER BY id LIMIT %s{skip_locked}) "
-        f"AND {_CLAIMABLE_SQL} "
-        "RETURNING id, external_id, email_hash, idfa_hash, maid_hash, sent_types, attempts"
-    )
-    lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    returning = "RETURNING t.id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts"
+    if db_connection.vendor == "postgresql":
+        # A materialised CTE: the planner must not re-run the locking subquery
+        # per row (it did, on a fresh table with no statistics yet).
+        sql = (
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {_table()} WHERE {condition} "
+            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {_table()} AS t SET lease_owner = %s, lease_expires_at = %s FROM picked "
+            f"WHERE t.id = picked.id {returning}"
+        )
+        lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        arguments = [*params, batch, owner, _dt(lease_until)]
+    else:
+        # SQLite runs one writer at a time: the claim conditions, checked again
+        # on each row, keep a record from being claimed twice.
+        sql = (
+            f"UPDATE {_table()} SET lease_owner = %s, lease_expires_at = %s "
+            f"WHERE id IN (SELECT id FROM {_table()} WHERE {condition} ORDER BY id LIMIT %s) "
+            f"AND {_CLAIMABLE_SQL} {returning.replace('t.', '')}"
+        )
+        lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        arguments = [owner, _dt(lease_until), *params, batch, audience_id, action, _dt(now), _dt(now)]
     with transaction.atomic(), db_connection.cursor() as cursor:
-        cursor.execute(sql, [owner, _dt(lease_until), *params, batch, audience_id, action, _dt(now), _dt(now)])
+        cursor.execute(sql, arguments)
         return cursor.fetchall()
 
 
