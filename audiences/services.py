@@ -421,6 +421,12 @@ def _insert_sync_records(step: Step, rows: list[tuple], now: datetime) -> None:
         for external_id, email, idfa, maid, state, synced in rows
     ]
     with db_connection.cursor() as cursor:
+        if db_connection.vendor == "postgresql":
+            # COPY is PostgreSQL's bulk path: ~10x executemany's rate.
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+            return
         for start in range(0, len(params), 5000):
             cursor.executemany(sql, params[start:start + 5000])
 
