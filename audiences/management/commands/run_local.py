@@ -21,12 +21,15 @@ class Command(BaseCommand):
     def handle(self, *args, port, no_sandbox, **options):
         python = sys.executable
         processes: list[tuple[str, subprocess.Popen]] = []
+        # A SIGTERM (from a supervisor or `kill`) stops everything like Ctrl-C.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             if not no_sandbox:
                 processes.append(("sandbox", subprocess.Popen(
                     [python, "manage.py", "pinterest_sandbox", "--port", str(settings.SANDBOX_PORT), "--seed-demo"]
                 )))
                 self._wait_for(f"http://127.0.0.1:{settings.SANDBOX_PORT}/_sandbox/health")
+                self._connect_demo_workspace()
             processes.append(("worker", subprocess.Popen([python, "manage.py", "qcluster"])))
             processes.append(("web", subprocess.Popen(
                 [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
@@ -52,6 +55,19 @@ class Command(BaseCommand):
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+    def _connect_demo_workspace(self) -> None:
+        """Connect the demo workspace to the sandbox's demo Pinterest user, once, so it works at once."""
+        from integrations.models import PinterestConnection, Workspace
+        from integrations.pinterest.client import TokenSet
+        from integrations.services import connection_connect
+
+        workspace = Workspace.objects.filter(slug="demo").first()
+        if workspace is None or PinterestConnection.objects.filter(workspace=workspace).exists():
+            return
+        tokens = TokenSet("pina_demo_access_token", "pinr_demo_refresh_token", 30 * 24 * 3600, None, "")
+        connection_connect(workspace=workspace, tokens=tokens)
+        self.stdout.write("Demo workspace connected to the sandbox's demo Pinterest user.")
 
     def _wait_for(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -42,7 +42,8 @@ class Command(BaseCommand):
                 "refresh token pinr_demo_refresh_token"
             )
         self.stdout.write(f"Pinterest sandbox on {server.url} (consent page {server.oauth_authorize_url})")
-        signal.signal(signal.SIGTERM, lambda *_: server.httpd.shutdown())
+        # SIGTERM stops it like Ctrl-C (shutdown() would wait on this very thread).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
