@@ -6,7 +6,7 @@ import pytest
 
 from integrations.api_keys import api_key_authenticate, api_key_create, api_key_revoke
 from integrations.models import ApiKey
-from tests.api_support import _fresh_throttle_counts, acme_api, client_with_key, error_of  # noqa: F401
+from tests.api_support import _fresh_throttle_counts, client_with_key, error_of  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

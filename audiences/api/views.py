@@ -54,6 +54,7 @@ class ConnectionView(ApiView):
 class AdAccountAudiencesView(ApiView):
     query_params = frozenset({"search", "bookmark", "page_size"})
     blank_query_params = frozenset({"search"})
+
     @extend_schema(
         operation_id="ad_account_audiences_list",
         summary="Existing Pinterest audiences of an enabled ad account, a page at a time",

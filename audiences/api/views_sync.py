@@ -95,6 +95,7 @@ class SyncStepView(ApiView):
 
 class StepMetricsView(ApiView):
     query_params = frozenset({"hours"})
+
     @extend_schema(
         operation_id="steps_metrics", summary="A step's seven numbers and its hourly series",
         description="Entered = Synced + Not synced + Pending + Errored for an Audience Sync step, always.",

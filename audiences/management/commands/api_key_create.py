@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def handle(self, *args, workspace, name, **options):
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:
-            raise CommandError(f"No workspace “{workspace}”. Create it with: python manage.py workspace_create {workspace}")
+            raise CommandError(
+                f"No workspace “{workspace}”. Create it with: python manage.py workspace_create {workspace}"
+            )
         api_key, plaintext = api_key_create(workspace=found, name=name)
         self.stdout.write(plaintext)
         self.stderr.write(

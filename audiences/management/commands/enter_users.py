@@ -111,7 +111,9 @@ class Command(BaseCommand):
             f"{totals['waiting_in_delay']:,} waiting in a delay, {totals['exited']:,} exited."
         )
         if replayed:
-            self.stdout.write(f"{replayed:,} of them had been entered before an interruption and were not entered again.")
+            self.stdout.write(
+                f"{replayed:,} of them had been entered before an interruption and were not entered again."
+            )
 
 
 class SavedProgress:
