@@ -24,8 +24,11 @@ run: migrate
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: migrate
-	$(PY) manage.py bench_sync
+bench: install
+	$(PY) bench/bench_sync.py
+
+bench-entries: install
+	$(PY) bench/entries.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3* test-db.sqlite3*

@@ -138,6 +138,8 @@ def _check_audience(workspace: Workspace, ad_account: AdAccount | None, audience
 
 def canvas_launch(*, canvas: Canvas) -> Canvas:
     """Make the canvas accept users. Refused, with every problem named, when it cannot sync."""
+    if canvas.status == Canvas.Status.ACTIVE:
+        return canvas
     problems = launch_problems(canvas)
     if problems:
         raise LaunchRefused(problems)
@@ -172,6 +174,8 @@ def launch_problems(canvas: Canvas) -> list[str]:
 
 def canvas_stop(*, canvas: Canvas) -> Canvas:
     """Stop taking users. Users already entered are still sent."""
+    if canvas.status != Canvas.Status.ACTIVE:
+        raise NotAllowed("Only an active canvas can be stopped.")
     canvas.status = Canvas.Status.STOPPED
     canvas.stopped_at = timezone.now()
     canvas.save(update_fields=["status", "stopped_at"])
@@ -771,3 +775,48 @@ def idempotent_requests_purge(*, older_than: timedelta = timedelta(days=1)) -> i
 
     deleted, _ = IdempotentRequest.objects.filter(created_at__lt=timezone.now() - older_than).delete()
     return deleted
+
+
+# --- For the admin's step pages --------------------------------------------------------------
+# Actalike audiences: Pinterest builds them from a READY seed audience
+# (https://developers.pinterest.com/docs/api/v5/audiences-create, rule.seed_id,
+# rule.country, rule.percentage 1-10). They live on Pinterest only.
+
+ACTALIKE_COUNTRIES = ("US", "CA", "GB")
+
+
+def audience_create_actalike(*, audience: Audience, country: str, percentage: int, name: str = ""):
+    """Create an Actalike audience on Pinterest seeded by `audience`; returns Pinterest's audience.
+
+    The seed must be READY on Pinterest. Nothing is stored here: the new
+    audience is for ads targeting, not for syncing.
+    """
+    from integrations.services import with_pinterest
+
+    if audience.status != Audience.Status.READY or not audience.pinterest_audience_id:
+        raise ServiceError("An Actalike audience needs a seed audience that is ready on Pinterest.")
+    if country not in ACTALIKE_COUNTRIES:
+        raise ServiceError(f"Choose one of {', '.join(ACTALIKE_COUNTRIES)} as the country.")
+    if not isinstance(percentage, int) or not 1 <= percentage <= 10:
+        raise ServiceError("The percentage must be a whole number from 1 to 10.")
+    name = (name or "").strip() or f"{audience.name} Actalike {country} {percentage}%"
+    if len(name) > AUDIENCE_NAME_MAX_LENGTH:
+        raise ServiceError(f"Audience names are at most {AUDIENCE_NAME_MAX_LENGTH} characters.")
+    ad_account = audience.ad_account
+    return with_pinterest(
+        ad_account.connection,
+        lambda client: client.audience_create_actalike(
+            ad_account.pinterest_id,
+            name=name,
+            seed_audience_id=audience.pinterest_audience_id,
+            country=country,
+            percentage=percentage,
+        ),
+    )
+
+
+def step_rename(*, step: Step, name: str) -> Step:
+    """Rename a step in any canvas state: the name is only a label, so an active canvas may change it."""
+    step.name = (name or "").strip()[:200]
+    step.save(update_fields=["name"])
+    return step

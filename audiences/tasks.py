@@ -17,6 +17,7 @@ SCHEDULES = {
     "audience lifecycle": ("audiences.tasks.audiences_sweep", 1),
     "delay steps": ("audiences.tasks.delays_advance", 1),
     "token refresh": ("audiences.tasks.tokens_refresh", 60),
+    "idempotency keys purge": ("audiences.tasks.idempotency_purge", 24 * 60),
 }
 
 
@@ -46,6 +47,10 @@ def audiences_sweep() -> int:
 
 def delays_advance() -> int:
     return services.delays_advance()
+
+
+def idempotency_purge() -> int:
+    return services.idempotent_requests_purge()
 
 
 def tokens_refresh() -> int:
