@@ -122,9 +122,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(exist_ok=True)  # filled by `collectstatic` for DEBUG=0
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 WHITENOISE_USE_FINDERS = DEBUG  # no collectstatic needed while developing
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Pinterest ------------------------------------------------------------------
 # Defaults point at the local sandbox (python manage.py pinterest_sandbox).
