@@ -242,7 +242,8 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
     users who were waiting before the flush began (or are being retried).
     One statement claims and reads: UPDATE ... WHERE id IN (SELECT ... LIMIT
     n [FOR UPDATE SKIP LOCKED]) RETURNING, with the claim conditions checked
-    again on each row, so no record is ever claimed by two workers.
+    again on each row, so no record is ever claimed by two workers. Oldest
+    due first, in the order of the `syncrecord_due` index (no sort).
     """
     batch = settings.SYNC_BATCH_SIZE
     due = _claimable(now).filter(audience_id=audience_id, action=action)
@@ -258,7 +259,7 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
         # per row (it did, on a fresh table with no statistics yet).
         sql = (
             f"WITH picked AS MATERIALIZED (SELECT id FROM {_table()} WHERE {condition} "
-            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"UPDATE {_table()} AS t SET lease_owner = %s, lease_expires_at = %s FROM picked "
             f"WHERE t.id = picked.id {returning}"
         )
@@ -269,7 +270,7 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
         # on each row, keep a record from being claimed twice.
         sql = (
             f"UPDATE {_table()} SET lease_owner = %s, lease_expires_at = %s "
-            f"WHERE id IN (SELECT id FROM {_table()} WHERE {condition} ORDER BY id LIMIT %s) "
+            f"WHERE id IN (SELECT id FROM {_table()} WHERE {condition} ORDER BY next_attempt_at LIMIT %s) "
             f"AND {_CLAIMABLE_SQL} {returning.replace('t.', '')}"
         )
         lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
@@ -577,7 +578,17 @@ def _write_ledger(audience: Audience, outcome: _Outcome, now: datetime) -> None:
             "DO UPDATE SET is_member = excluded.is_member, updated_at = excluded.updated_at"
         )
         with db_connection.cursor() as cursor:
-            cursor.executemany(sql, [(audience.pk, e, t, h, True, at) for e, t, h in outcome.added])
+            if db_connection.vendor == "postgresql":
+                # One statement over arrays: psycopg's executemany costs a round trip per row.
+                cursor.execute(
+                    f"INSERT INTO {table} (audience_id, external_id, list_type, identifier_hash, is_member, updated_at) "
+                    "SELECT %s, e, t, h, true, %s FROM unnest(%s::text[], %s::text[], %s::text[]) AS x(e, t, h) "
+                    "ON CONFLICT (audience_id, external_id, list_type, identifier_hash) "
+                    "DO UPDATE SET is_member = excluded.is_member, updated_at = excluded.updated_at",
+                    [audience.pk, at, *map(list, zip(*outcome.added))],
+                )
+            else:
+                cursor.executemany(sql, [(audience.pk, e, t, h, True, at) for e, t, h in outcome.added])
     by_type: dict[str, list[str]] = {}
     for external_id, list_type in outcome.removed:
         by_type.setdefault(list_type, []).append(external_id)
