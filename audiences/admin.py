@@ -480,7 +480,8 @@ class CanvasAdmin(WorkspaceScopedAdmin):
         form = ActalikeForm(request.POST)
         if not form.is_valid():
             for field, errors in form.errors.items():
-                messages.error(request, f"{form.fields[field].label or field.title() if field in form.fields else ''}: {' '.join(errors)}")
+                label = form.fields[field].label or field.title() if field in form.fields else "Actalike audience"
+                messages.error(request, f"{label}: {' '.join(errors)}")
             return back
         try:
             remote = services.audience_create_actalike(
