@@ -143,9 +143,15 @@ class Page:
     bookmark: str | None
 
 
+def _id(data: dict) -> str:
+    if not data.get("id"):
+        raise TransientError("Pinterest answered without the object's id")
+    return str(data["id"])
+
+
 def _customer_list(data: dict) -> CustomerList:
     return CustomerList(
-        id=str(data["id"]),
+        id=_id(data),
         ad_account_id=str(data.get("ad_account_id") or ""),
         name=data.get("name") or "",
         status=data.get("status") or "",
@@ -157,7 +163,7 @@ def _customer_list(data: dict) -> CustomerList:
 
 def _audience(data: dict) -> Audience:
     return Audience(
-        id=str(data["id"]),
+        id=_id(data),
         ad_account_id=str(data.get("ad_account_id") or ""),
         name=data.get("name") or "",
         audience_type=data.get("audience_type") or "",
@@ -182,7 +188,15 @@ def _session() -> requests.Session:
     return session
 
 
-def _error_from_response(response: requests.Response) -> PinterestError:
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    # Pinterest's messages are not ours: never let one carry a token or code into a log line.
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _error_from_response(response: requests.Response, secrets: tuple[str, ...] = ()) -> PinterestError:
     request_id = response.headers.get("x-pinterest-rid", "")
     code = None
     message = response.reason or "Pinterest error"
@@ -193,6 +207,7 @@ def _error_from_response(response: requests.Response) -> PinterestError:
             message = str(body.get("message") or message)[:500]
     except ValueError:
         pass
+    message = _scrub(message, secrets)
     kwargs = {"status": response.status_code, "code": code, "request_id": request_id}
     status = response.status_code
     if status == 401:
@@ -213,24 +228,49 @@ def _error_from_response(response: requests.Response) -> PinterestError:
     return RequestError(message, **kwargs)
 
 
-def _send(method: str, url: str, *, timeout: float | None = None, **kwargs: Any) -> dict:
+def _send(
+    method: str,
+    url: str,
+    *,
+    timeout: float | None = None,
+    before_send: Callable[[], None] | None = None,
+    secrets: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> dict:
+    """One request with an explicit (connect, read) timeout; failures become PinterestErrors.
+
+    `before_send` (the rate limiter) runs once the request is built, right
+    before it goes on the wire, so a slot granted is a slot used at once.
+    `secrets` are removed from any error message Pinterest sends back.
+    """
     timeout = timeout or settings.PINTEREST_HTTP_TIMEOUT
+    session = _session()
     try:
-        response = _session().request(method, url, timeout=(min(5.0, timeout), timeout), **kwargs)
+        prepared = session.prepare_request(requests.Request(method, url, **kwargs))
+        options = session.merge_environment_settings(prepared.url, {}, None, None, None)
+    except (requests.RequestException, ValueError) as exc:
+        raise RequestError(f"Could not build the request to Pinterest ({type(exc).__name__})") from None
+    if before_send:
+        before_send()
+    try:
+        response = session.send(prepared, timeout=(min(5.0, timeout), timeout), allow_redirects=True, **options)
     except requests.Timeout:
         raise TransientError("Pinterest did not answer in time") from None
     except requests.RequestException as exc:
         raise TransientError(f"Could not reach Pinterest ({type(exc).__name__})") from None
     if response.status_code >= 400:
-        error = _error_from_response(response)
+        error = _error_from_response(response, secrets)
         logger.warning("pinterest %s %s failed: %s", method, _path_only(url), error)
         raise error
     if not response.content:
         return {}
     try:
-        return response.json()
+        data = response.json()
     except ValueError:
         raise TransientError("Pinterest answered with a body that is not JSON", status=response.status_code) from None
+    if not isinstance(data, dict):
+        raise TransientError("Pinterest answered with an unexpected body", status=response.status_code)
+    return data
 
 
 def _path_only(url: str) -> str:
@@ -246,6 +286,8 @@ def _basic_auth() -> str:
 
 
 def _token_set(data: dict, *, previous_refresh_token: str = "") -> TokenSet:
+    if not data.get("access_token"):
+        raise TransientError("Pinterest answered the token request without an access token")
     return TokenSet(
         access_token=data["access_token"],
         refresh_token=data.get("refresh_token") or previous_refresh_token,
@@ -262,6 +304,7 @@ def exchange_code(*, code: str, redirect_uri: str) -> TokenSet:
         f"{settings.PINTEREST_API_BASE_URL}/oauth/token",
         headers={"Authorization": _basic_auth()},
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        secrets=(code, settings.PINTEREST_CLIENT_SECRET),
     )
     return _token_set(data)
 
@@ -277,6 +320,7 @@ def refresh_tokens(*, refresh_token: str) -> TokenSet:
         f"{settings.PINTEREST_API_BASE_URL}/oauth/token",
         headers={"Authorization": _basic_auth()},
         data={"grant_type": "refresh_token", "refresh_token": refresh_token, "continuous_refresh": "true"},
+        secrets=(refresh_token, settings.PINTEREST_CLIENT_SECRET),
     )
     return _token_set(data, previous_refresh_token=refresh_token)
 
@@ -287,7 +331,7 @@ def refresh_tokens(*, refresh_token: str) -> TokenSet:
 class PinterestClient:
     """Calls made with one user's access token.
 
-    `before_request` (the shared rate limiter) runs before every call and
+    `before_request` (the shared rate limiter) runs right before every call and
     `on_rate_limited` after every 429, so every process using this token
     stays within Pinterest's per-user limit.
     """
@@ -311,13 +355,13 @@ class PinterestClient:
         return f"PinterestClient(base_url={self.base_url!r})"
 
     def _call(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None) -> dict:
-        if self._before_request:
-            self._before_request()
         try:
             return _send(
                 method,
                 self.base_url + path,
                 timeout=self.timeout,
+                before_send=self._before_request,
+                secrets=(self._access_token,),
                 params=params,
                 json=json,
                 headers={"Authorization": f"Bearer {self._access_token}"},
@@ -348,7 +392,7 @@ class PinterestClient:
             data = self._call("GET", "/ad_accounts", params=params)
             for item in data.get("items") or []:
                 yield AdAccount(
-                    id=str(item["id"]),
+                    id=_id(item),
                     name=item.get("name") or "",
                     country=item.get("country") or "",
                     currency=item.get("currency") or "",

@@ -18,6 +18,12 @@ small tolerance gives the slot up and reserves again.
 
 A 429 pushes the token's next slot past the wait (Retry-After when present,
 else one second), so every worker pauses together.
+
+Times are read from the shared store's clock (Redis TIME, PostgreSQL's
+clock_timestamp(); the local clock for the one-machine SQLite file), so
+machines whose clocks disagree still share one timeline. Slots or pauses
+further ahead than MAX_AHEAD_SECONDS can only come from a clock that jumped
+(or a test that travelled in time) and are ignored rather than slept on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +44,8 @@ from integrations import clock
 HISTORY_SECONDS = 5.0
 # A caller that starts later than its slot by more than this gives it up.
 LATE_TOLERANCE_SECONDS = 0.015
+# No legitimate slot or pause lies this far ahead (that is ~4,000 queued requests).
+MAX_AHEAD_SECONDS = 600.0
 
 
 def key_for_user(pinterest_user_id: str) -> str:
@@ -58,46 +67,83 @@ def next_slot(recent: list[float], *, now: float, paused_until: float, rate: int
     return slot
 
 
-def _reserve_in_database(key: str, rate: int, window: float) -> float:
+def _live(recent: list[float], paused_until: float, now: float) -> tuple[list[float], float]:
+    """The state that still matters at `now`: recent slots, sorted, and the pause."""
+    horizon = now + MAX_AHEAD_SECONDS
+    recent = sorted(t for t in recent if now - HISTORY_SECONDS < t <= horizon)
+    return recent, (paused_until if paused_until <= horizon else 0.0)
+
+
+def _database_now() -> float:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # One clock for every machine that shares this database.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())")
+            return float(cursor.fetchone()[0])
+    return clock.now()
+
+
+def _locked_row(key: str):
     from integrations.models import RateLimitWindow
 
+    row = RateLimitWindow.objects.select_for_update().filter(key=key).first()
+    if row is None:
+        # First use of this token. Two processes may create the row at once:
+        # get_or_create settles that, then lock it like everyone else does.
+        RateLimitWindow.objects.get_or_create(key=key)
+        row = RateLimitWindow.objects.select_for_update().get(key=key)
+    return row
+
+
+def _reserve_in_database(key: str, rate: int, window: float) -> tuple[float, float]:
     with transaction.atomic():
-        row = RateLimitWindow.objects.select_for_update().filter(key=key).first()
-        if row is None:
-            row, _ = RateLimitWindow.objects.get_or_create(key=key)
-        now = clock.now()
-        recent = sorted(t for t in row.recent if t > now - HISTORY_SECONDS)
-        slot = next_slot(recent, now=now, paused_until=row.paused_until, rate=rate, window=window)
+        row = _locked_row(key)
+        now = _database_now()
+        recent, paused_until = _live(row.recent, row.paused_until, now)
+        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window)
         recent.append(slot)
         row.recent = recent[-rate * 2:]
-        row.save(update_fields=["recent"])
-    return slot
+        row.paused_until = paused_until
+        row.save(update_fields=["recent", "paused_until"])
+    return slot, now
 
 
 _RESERVE_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local rate = tonumber(ARGV[1]); local window = tonumber(ARGV[2])
+local history = tonumber(ARGV[3]); local horizon = now + tonumber(ARGV[4])
 local data = redis.call('GET', KEYS[1])
-local now = tonumber(ARGV[1]); local rate = tonumber(ARGV[2]); local window = tonumber(ARGV[3])
 local state = {recent = {}, paused_until = 0}
 if data then state = cjson.decode(data) end
 local recent = {}
-for _, t in ipairs(state.recent) do if t > now - 5 then table.insert(recent, t) end end
+for _, t in ipairs(state.recent) do if t > now - history and t <= horizon then table.insert(recent, t) end end
 table.sort(recent)
-local slot = math.max(now, state.paused_until or 0)
+local paused_until = state.paused_until or 0
+if paused_until > horizon then paused_until = 0 end
+state.paused_until = paused_until
+local slot = math.max(now, paused_until)
 if #recent > 0 then slot = math.max(slot, recent[#recent]) end
 if #recent >= rate then slot = math.max(slot, recent[#recent - rate + 1] + window) end
 table.insert(recent, slot)
 while #recent > rate * 2 do table.remove(recent, 1) end
 state.recent = recent
 redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return tostring(slot)
+return {string.format('%.6f', slot), string.format('%.6f', now)}
 """
 
 _PAUSE_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local data = redis.call('GET', KEYS[1])
 local state = {recent = {}, paused_until = 0}
 if data then state = cjson.decode(data) end
 if #state.recent == 0 then state.recent = cjson.decode('[]') end
-state.paused_until = math.max(state.paused_until or 0, tonumber(ARGV[1]))
+local paused_until = state.paused_until or 0
+if paused_until > now + tonumber(ARGV[2]) then paused_until = 0 end
+state.paused_until = math.max(paused_until, now + tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
 return 1
 """
@@ -110,8 +156,9 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def _reserve_in_redis(key: str, rate: int, window: float) -> float:
-    return float(_redis().eval(_RESERVE_LUA, 1, f"ratelimit:{key}", clock.now(), rate, window))
+def _reserve_in_redis(key: str, rate: int, window: float) -> tuple[float, float]:
+    slot, now = _redis().eval(_RESERVE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS)
+    return float(slot), float(now)
 
 
 def _state_file(key: str) -> Path:
@@ -127,8 +174,12 @@ def _locked_file_state(key: str):
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             fh.seek(0)
-            raw = fh.read()
-            state = json.loads(raw) if raw else {"recent": [], "paused_until": 0.0}
+            try:
+                state = json.loads(fh.read() or "{}")
+            except ValueError:
+                state = {}  # a write cut short by a crash: start afresh rather than fail every request
+            state.setdefault("recent", [])
+            state.setdefault("paused_until", 0.0)
             yield state
             fh.seek(0)
             fh.truncate()
@@ -138,14 +189,15 @@ def _locked_file_state(key: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _reserve_in_file(key: str, rate: int, window: float) -> float:
+def _reserve_in_file(key: str, rate: int, window: float) -> tuple[float, float]:
     with _locked_file_state(key) as state:
         now = clock.now()
-        recent = sorted(t for t in state["recent"] if t > now - HISTORY_SECONDS)
-        slot = next_slot(recent, now=now, paused_until=state["paused_until"], rate=rate, window=window)
+        recent, paused_until = _live(state["recent"], state["paused_until"], now)
+        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window)
         recent.append(slot)
         state["recent"] = recent[-rate * 2:]
-    return slot
+        state["paused_until"] = paused_until
+    return slot, now
 
 
 def _backend() -> str:
@@ -156,8 +208,8 @@ def _backend() -> str:
     return "database"
 
 
-def reserve(key: str) -> float:
-    """Reserve the next send slot for `key`; returns its epoch time."""
+def _reserve(key: str) -> tuple[float, float]:
+    """Reserve the next send slot for `key`: (slot, the store's time now), epoch seconds."""
     rate = settings.SYNC_RATE_LIMIT_PER_SECOND
     backend = _backend()
     if backend == "redis":
@@ -167,34 +219,43 @@ def reserve(key: str) -> float:
     return _reserve_in_database(key, rate, _window())
 
 
+def reserve(key: str) -> float:
+    """Reserve the next send slot for `key`; returns its epoch time (on the store's clock)."""
+    return _reserve(key)[0]
+
+
 def acquire(key: str) -> None:
     """Block until a request with this token may leave now."""
     while True:
-        slot = reserve(key)
-        clock.sleep(slot - clock.now())
-        if clock.now() - slot <= LATE_TOLERANCE_SECONDS:
+        slot, now = _reserve(key)
+        # Waited out on this machine's monotonic clock: real time, whatever
+        # the wall clock (or a time-travelling test) does meanwhile.
+        due = time.monotonic() + max(slot - now, 0.0)
+        clock.sleep(due - time.monotonic())
+        if time.monotonic() - due <= LATE_TOLERANCE_SECONDS:
             return
         # Woke too late: sending now could crowd the next second. Try again.
 
 
 def pause(key: str, seconds: float) -> None:
     """After a 429: no request with this token before now + seconds, in any process."""
-    until = clock.now() + max(seconds, 0.0)
+    seconds = min(max(seconds, 0.0), MAX_AHEAD_SECONDS)
     backend = _backend()
     if backend == "redis":
-        _redis().eval(_PAUSE_LUA, 1, f"ratelimit:{key}", until)
+        _redis().eval(_PAUSE_LUA, 1, f"ratelimit:{key}", seconds, MAX_AHEAD_SECONDS)
         return
     if backend == "file":
         with _locked_file_state(key) as state:
-            state["paused_until"] = max(state["paused_until"], until)
+            now = clock.now()
+            _, paused_until = _live([], state["paused_until"], now)
+            state["paused_until"] = max(paused_until, now + seconds)
         return
-    from integrations.models import RateLimitWindow
-
     with transaction.atomic():
-        row, _ = RateLimitWindow.objects.select_for_update().get_or_create(key=key)
-        if until > row.paused_until:
-            row.paused_until = until
-            row.save(update_fields=["paused_until"])
+        row = _locked_row(key)
+        now = _database_now()
+        _, paused_until = _live([], row.paused_until, now)
+        row.paused_until = max(paused_until, now + seconds)
+        row.save(update_fields=["paused_until"])
 
 
 def reset(key: str) -> None:

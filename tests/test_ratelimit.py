@@ -1,0 +1,154 @@
+"""At most 7 requests per second per Pinterest user token, however many processes send.
+
+The proof runs real worker processes against the sandbox and counts what
+arrived there in every rolling second. The same test runs on SQLite (a
+database row under IMMEDIATE transactions) and on PostgreSQL + Redis (a Lua
+script): CI runs the suite under both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings as django_settings
+
+from integrations import services
+from integrations.pinterest import client as pinterest
+from integrations.pinterest import ratelimit
+
+REPO = Path(__file__).resolve().parent.parent
+
+WORKER = r"""
+import sys
+
+import django
+
+django.setup()
+
+from integrations.models import PinterestConnection
+from integrations.services import client_for
+
+client = client_for(PinterestConnection.objects.get(pk=int(sys.argv[1])))
+print("ready", flush=True)
+sys.stdin.readline()  # every worker starts at the same moment
+for _ in range(int(sys.argv[2])):
+    client.user_account()
+print("done", flush=True)
+"""
+
+
+def database_url() -> str:
+    """The test database (not the development one) as a URL for another process."""
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    return f"postgres://{credentials}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def max_in_any_second(times: list[float]) -> int:
+    times = sorted(times)
+    most, first = 0, 0
+    for last, t in enumerate(times):
+        while t - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def arrivals(sandbox, path: str) -> list[float]:
+    return [r["t"] for r in sandbox.state.requests_log() if r["path"].endswith(path) and r["status"] == 200]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_three_processes_sharing_a_token_never_exceed_7_requests_in_any_second(connection, sandbox, settings):
+    # No reset of the limiter: it must remember the calls connecting just made.
+    before = len(arrivals(sandbox, "/user_account"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "PINTEREST_API_BASE_URL": sandbox.url,
+        "SYNC_RATE_LIMIT_PER_SECOND": str(settings.SYNC_RATE_LIMIT_PER_SECOND),
+        "SYNC_RATE_LIMIT_MARGIN_SECONDS": str(settings.SYNC_RATE_LIMIT_MARGIN_SECONDS),
+        "LOG_LEVEL": "WARNING",
+    }
+    calls = 20
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(connection.pk), str(calls)], cwd=REPO, env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout.readline().strip() == "ready", worker.stderr.read()
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            out, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0 and "done" in out, err[-2000:]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+
+    times = sorted(arrivals(sandbox, "/user_account"))[before:]
+    assert len(times) == 3 * calls
+    assert max_in_any_second(times) <= settings.SYNC_RATE_LIMIT_PER_SECOND
+    throughput = (len(times) - 1) / (times[-1] - times[0])
+    assert throughput >= 5.5, f"only {throughput:.2f} requests/s: the limiter crawls"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_429_pauses_every_client_of_the_token(connection, sandbox):
+    sandbox.state.fail_next(1, 429)  # with Retry-After: 1
+    first, second = services.client_for(connection), services.client_for(connection)
+
+    with pytest.raises(pinterest.RateLimited) as limited:
+        first.user_account()
+    assert limited.value.retry_after == 1
+    refused_at = time.time()
+    second.user_account()
+
+    assert time.time() - refused_at >= 0.95
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_429_without_retry_after_pauses_one_second(connection, sandbox):
+    sandbox.state.retry_after_on_429 = False
+    sandbox.state.fail_next(1, 429)
+    client = services.client_for(connection)
+
+    try:
+        with pytest.raises(pinterest.RateLimited) as limited:
+            client.user_account()
+    finally:
+        sandbox.state.retry_after_on_429 = True
+    assert limited.value.retry_after is None
+    refused_at = time.time()
+    client.user_account()
+
+    assert time.time() - refused_at >= 0.9
+
+
+def test_slots_never_put_rate_plus_one_requests_in_a_second_and_use_the_whole_budget():
+    rate, window = 7, 1.04
+    slots: list[float] = []
+    now = 1000.0
+    for i in range(70):
+        now += 0.001 * (i % 3)  # callers arrive in a burst
+        slots.append(ratelimit.next_slot(slots[-rate * 2:], now=now, paused_until=0.0, rate=rate, window=window))
+
+    assert max_in_any_second(slots) == rate
+    assert (len(slots) - 1) / (slots[-1] - slots[0]) > 6.5
