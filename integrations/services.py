@@ -74,11 +74,15 @@ def connection_connect(
     workspace: Workspace,
     tokens: pinterest.TokenSet,
     enabled_ad_account_ids: Iterable[str] | None = None,
+    keep_ad_account_choices: bool = False,
     accepted_by=None,
 ) -> PinterestConnection:
     """Store a new grant (encrypted), read the Pinterest user and all ad accounts.
 
-    Enables the ad accounts named, or all of them when none are named.
+    Enables the ad accounts named, or all of them when none are named. With
+    `keep_ad_account_choices` (the marketer's connect flow) the ad accounts
+    enabled before stay enabled and every other one starts disabled, so a
+    reconnection never widens what the workspace chose.
     Connecting again replaces the tokens and makes an invalid connection valid.
     """
     probe = pinterest.PinterestClient(tokens.access_token)
@@ -87,6 +91,11 @@ def connection_connect(
 
     with transaction.atomic():
         connection, _ = PinterestConnection.objects.select_for_update().get_or_create(workspace=workspace)
+        if keep_ad_account_choices:
+            found = {item.id for item in ad_accounts}
+            enabled_ad_account_ids = found & set(
+                connection.ad_accounts.filter(enabled=True).values_list("pinterest_id", flat=True)
+            )
         connection.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
         connection.access_token_expires_at = _expiry(tokens.expires_in)
         connection.refresh_token_expires_at = _expiry(tokens.refresh_token_expires_in)
@@ -106,6 +115,19 @@ def connection_connect(
     logger.info("workspace %s connected Pinterest user %s (%d ad accounts)", workspace.slug, account.id, len(ad_accounts))
     _on_connection_valid(connection)
     return connection
+
+
+def connection_connect_with_code(
+    *, workspace: Workspace, code: str, redirect_uri: str, accepted_by=None
+) -> PinterestConnection:
+    """The end of the OAuth dance: exchange the authorization code and connect.
+
+    Raises PinterestError when Pinterest refuses the code; nothing is stored then.
+    """
+    tokens = pinterest.exchange_code(code=code, redirect_uri=redirect_uri)
+    return connection_connect(
+        workspace=workspace, tokens=tokens, keep_ad_account_choices=True, accepted_by=accepted_by
+    )
 
 
 def ad_accounts_store(
