@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import crypto
 from integrations.signals import connection_valid
 from integrations.models import AdAccount, Membership, PinterestConnection, Workspace
 from integrations.pinterest import client as pinterest
@@ -172,6 +173,30 @@ def connection_disconnect(*, connection: PinterestConnection) -> None:
         connection.last_error = "Disconnected by the workspace."
         connection.last_error_at = timezone.now()
         connection.save()
+
+
+def connections_rotate_token_key() -> tuple[int, list[PinterestConnection]]:
+    """Re-encrypt every stored token with the first of TOKEN_ENCRYPTION_KEYS.
+
+    Returns (connections rotated, connections whose tokens no configured key
+    opens). Those are left as they are: add their old key, or reconnect them.
+    """
+    rotated, failed = 0, []
+    for pk in PinterestConnection.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            # Locked, so a token refresh running now cannot be overwritten with an older pair.
+            connection = PinterestConnection.objects.select_for_update().get(pk=pk)
+            try:
+                access = crypto.rotate(connection.access_token_encrypted)
+                refresh = crypto.rotate(connection.refresh_token_encrypted)
+            except crypto.TokenDecryptionError:
+                failed.append(connection)
+                continue
+            connection.access_token_encrypted = access
+            connection.refresh_token_encrypted = refresh
+            connection.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "updated_at"])
+            rotated += 1
+    return rotated, failed
 
 
 def connection_mark_invalid(*, connection: PinterestConnection, reason: str) -> None:
