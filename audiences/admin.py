@@ -163,10 +163,15 @@ class CanvasAdmin(WorkspaceScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["workspace", "name"]
-        return ["workspace", "name", "status", "launched_at", "stopped_at"]
+        return ["workspace_name", "name", "status", "launched_at", "stopped_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["workspace", "status", "launched_at", "stopped_at"]
+        return [] if obj is None else ["workspace_name", "status", "launched_at", "stopped_at"]
+
+    @admin.display(description="Workspace")
+    def workspace_name(self, canvas):
+        # Plain text: the workspace's own admin page is for superusers.
+        return str(canvas.workspace)
 
     def get_changeform_initial_data(self, request):
         workspaces = list(user_workspaces(request)[:2])

@@ -125,8 +125,9 @@ def test_it_locks_all_but_the_name_while_live(client, alice, step, ad_account):
     assert "only the step's name can change" in response.content.decode()
 
 
-def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acme, add_canvas, step, ad_account, sandbox):
-    sandbox.state.ready_threshold = 3
+def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acme, add_canvas, step, ad_account, sandbox,
+                                                              monkeypatch):
+    monkeypatch.setattr(sandbox.state, "ready_threshold", 3)
     services.users_enter(canvas=add_canvas, users=make_users(3))
     sync.run_once()
     lifecycle.audiences_sweep(force=True)
@@ -148,8 +149,8 @@ def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acm
     assert other.audience == seed
 
 
-def test_it_creates_an_actalike_audience_once_ready(client, alice, add_canvas, step, sandbox):
-    sandbox.state.ready_threshold = 3
+def test_it_creates_an_actalike_audience_once_ready(client, alice, add_canvas, step, sandbox, monkeypatch):
+    monkeypatch.setattr(sandbox.state, "ready_threshold", 3)
     services.users_enter(canvas=add_canvas, users=make_users(3))
     sync.run_once()
     client.force_login(alice)

@@ -109,3 +109,13 @@ def test_it_keeps_other_workspaces_out_of_the_canvas_form(client, alice, globex)
     page = client.get(reverse("admin:audiences_canvas_add")).content.decode()
 
     assert "Globex" not in page
+
+
+def test_it_signs_a_marketer_in_through_allauth(client, alice):
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+    response = client.post("/accounts/login/?next=/admin/", {"login": "alice", "password": "alice-password-1"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/admin/"
+    assert "Canvases" in response.content.decode()

@@ -113,6 +113,9 @@ def test_it_takes_a_marketer_from_sign_in_to_synced_users(transactional_db, live
     assert "is live" in page.inner_text(".messagelist")
     assert page.locator("#stop-canvas").count() == 1
     shot(page, "10-canvas-live")
+    page.goto(f"{base}/admin/audiences/canvas/")
+    assert "Welcome series" in page.inner_text("#result_list")
+    shot(page, "10b-canvas-list")
 
     # Users enter and are sent; the analytics page shows them synced.
     services.users_enter(canvas=Canvas.objects.get(pk=canvas.pk), users=make_users(25) + [{"external_id": "anon"}])
