@@ -148,7 +148,7 @@ class CanvasAdmin(WorkspaceScopedAdmin):
     member_can_add = True
     member_can_change = True
     member_can_delete = True
-    list_display = ["name", "workspace", "status_badge", "step_count", "launched_at", "created_at"]
+    list_display = ["name", "workspace", "status_badge", "step_count", "launched_at"]
     list_display_links = ["name"]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -178,7 +178,11 @@ class CanvasAdmin(WorkspaceScopedAdmin):
         return {"workspace": workspaces[0].pk} if len(workspaces) == 1 else {}
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status == Canvas.Status.ACTIVE:
+        if obj is not None and (
+            obj.status == Canvas.Status.ACTIVE
+            or SyncRecord.objects.filter(step__canvas=obj, state=SyncRecord.State.PENDING).exists()
+        ):
+            # canvas_delete refuses these; offer no Delete button that would fail.
             return False
         return super().has_delete_permission(request, obj)
 
