@@ -166,7 +166,8 @@ class CanvasLaunchView(ApiView):
 class CanvasStopView(ApiView):
     @extend_schema(operation_id="canvases_stop",
                    summary="Stop: no new users; users already entered are still sent",
-                   request=None, responses={200: s.CanvasSerializer}, tags=["canvases"])
+                   description="Refused with 409 `not_allowed` when the canvas is not active.",
+                   request=None, responses={200: s.CanvasSerializer, 409: error(409)}, tags=["canvases"])
     def post(self, request, pk: int):
         canvas = services.canvas_stop(canvas=self.get_canvas(pk))
         return Response(s.CanvasSerializer(with_steps(canvas)).data)
