@@ -128,3 +128,43 @@ def make_users(n: int, *, start: int = 0, email: bool = True, idfa: bool = False
             user["android_aid"] = f"{i:08X}-AAAA-BBBB-CCCC-DDDDEEEEFFFF"
         users.append(user)
     return users
+
+
+# --- No secret or raw identifier in any log line of the whole run -------------------------------------
+# A handler on the root logger reads every record the service logs during the
+# suite (at the configured level) and the run fails at its end if one carried an
+# OAuth token (Pinterest's, and the sandbox's, start with pina_ / pinr_), the app
+# secret, or a raw email or ad id that make_users() hands out.
+
+import logging  # noqa: E402
+import re  # noqa: E402
+
+_LEAK = re.compile(
+    r"\bpin[ar]_[A-Za-z0-9_\-]{8,}|test-client-secret|[\w.+-]+@example\.com|-aaaa-bbbb-cccc-ddddeeeeffff",
+    re.IGNORECASE,
+)
+
+
+class _LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string is not this watch's business
+            text = str(record.msg)
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        if _LEAK.search(text):
+            self.leaks.append(f"{record.name} {record.levelname}: {text[:500]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log_line():
+    watch = _LeakWatch()
+    logging.getLogger().addHandler(watch)
+    yield watch
+    logging.getLogger().removeHandler(watch)
+    assert not watch.leaks, "secrets or raw identifiers were logged:\n" + "\n".join(watch.leaks[:20])
