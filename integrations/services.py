@@ -253,6 +253,9 @@ def connections_refresh_expiring(*, within: timedelta = timedelta(days=2)) -> in
             logger.warning("refresh of connection %s postponed: %s", connection.pk, exc)
         except ConnectionUnusable:
             pass
+        except crypto.TokenDecryptionError as exc:
+            # This deployment's keys, not the workspace's grant: go on with the other connections.
+            logger.warning("refresh of connection %s skipped: %s", connection.pk, exc)
     return refreshed
 
 
@@ -270,7 +273,7 @@ def with_pinterest(connection: PinterestConnection, operation: Callable[[pintere
         result = operation(client_for(connection))
     except pinterest.AuthError:
         try:
-            connection = connection_refresh(connection=connection, seen_access_token_ciphertext=seen)
+            _adopt_tokens(connection, connection_refresh(connection=connection, seen_access_token_ciphertext=seen))
             result = operation(client_for(connection))
         except pinterest.AuthError as exc:
             reason = f"Pinterest refused the token ({exc}). Reconnect Pinterest to resume syncing."
@@ -278,6 +281,14 @@ def with_pinterest(connection: PinterestConnection, operation: Callable[[pintere
             raise ConnectionUnusable(reason) from None
     PinterestConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
     return result
+
+
+def _adopt_tokens(connection: PinterestConnection, fresh: PinterestConnection) -> None:
+    # The caller keeps using its own object (a sender sends several chunks with
+    # it): give it the new token so the next call does not meet a 401 again.
+    for field in ("access_token_encrypted", "refresh_token_encrypted", "access_token_expires_at",
+                  "refresh_token_expires_at", "last_refreshed_at"):
+        setattr(connection, field, getattr(fresh, field))
 
 
 def _on_connection_valid(connection: PinterestConnection) -> None:

@@ -75,6 +75,23 @@ def test_a_refused_scheduled_refresh_marks_the_connection_for_reconnecting(conne
     assert "Reconnect Pinterest" in renewed.last_error
 
 
+def test_a_connection_no_key_opens_does_not_stop_the_others_from_refreshing(connection, globex, sandbox, settings):
+    from cryptography.fernet import Fernet
+
+    from integrations import crypto
+
+    working_keys = crypto.configured_keys()
+    settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # a key this deployment will lose
+    other = sandbox.state.create_user(username="globex-ads", ad_accounts=1)
+    services.connection_connect(workspace=globex, tokens=token_set(sandbox.state.issue_tokens(other["id"])))
+    settings.TOKEN_ENCRYPTION_KEYS = working_keys
+
+    with time_machine.travel(connection.access_token_expires_at - timedelta(hours=1), tick=True):
+        assert services.connections_refresh_expiring() == 1
+
+    assert reload(connection).last_refreshed_at is not None
+
+
 # --- 401: one refresh, one retry ------------------------------------------------------------------
 
 
@@ -88,6 +105,17 @@ def test_an_expired_token_gets_one_refresh_and_one_retry(connection, sandbox):
     made = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.state.requests_log()[before:]]
     assert made == [("user_account", 401), ("token", 200), ("user_account", 200)]
     assert reload(connection).status == PinterestConnection.Status.VALID
+
+
+def test_after_a_refresh_the_callers_connection_uses_the_new_token(connection, sandbox):
+    sandbox.state.expire(connection.access_token)
+    before = len(sandbox.state.requests_log())
+
+    for _ in range(3):  # a sender sending three chunks with one connection object
+        services.with_pinterest(connection, lambda client: client.user_account())
+
+    made = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.state.requests_log()[before:]]
+    assert made == [("user_account", 401), ("token", 200)] + [("user_account", 200)] * 3
 
 
 def test_a_token_still_refused_after_the_refresh_marks_the_connection_invalid_and_is_not_used_again(
