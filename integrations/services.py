@@ -86,9 +86,12 @@ def connection_connect(
     reconnection never widens what the workspace chose.
     Connecting again replaces the tokens and makes an invalid connection valid.
     """
-    probe = pinterest.PinterestClient(tokens.access_token)
-    account = probe.user_account()
-    ad_accounts = list(probe.ad_accounts())
+    account = pinterest.PinterestClient(tokens.access_token).user_account()
+    # The user is known only now: count the call just made against their
+    # budget, and send the rest through the shared limiter.
+    key = ratelimit.key_for_user(account.id)
+    ratelimit.reserve(key)
+    ad_accounts = list(pinterest.PinterestClient(tokens.access_token, before_request=lambda: ratelimit.acquire(key)).ad_accounts())
 
     with transaction.atomic():
         connection, _ = PinterestConnection.objects.select_for_update().get_or_create(workspace=workspace)
@@ -279,7 +282,11 @@ def with_pinterest(connection: PinterestConnection, operation: Callable[[pintere
             reason = f"Pinterest refused the token ({exc}). Reconnect Pinterest to resume syncing."
             connection_mark_invalid(connection=connection, reason=reason)
             raise ConnectionUnusable(reason) from None
-    PinterestConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
+    now = timezone.now()
+    if connection.last_success_at is None or now - connection.last_success_at > timedelta(minutes=1):
+        # Health shown in the admin; once a minute is enough, not every request.
+        PinterestConnection.objects.filter(pk=connection.pk).update(last_success_at=now)
+        connection.last_success_at = now
     return result
 
 

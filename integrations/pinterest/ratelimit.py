@@ -42,8 +42,15 @@ from django.db import transaction
 from integrations import clock
 
 HISTORY_SECONDS = 5.0
-# A caller that starts later than its slot by more than this gives it up.
-LATE_TOLERANCE_SECONDS = 0.015
+# Slots are spaced one second plus SYNC_RATE_LIMIT_MARGIN_SECONDS apart (per
+# `rate`); a request may leave up to the margin less this much after its
+# slot and still never make rate+1 in any second at Pinterest.
+JITTER_RESERVE_SECONDS = 0.025
+
+
+def late_tolerance() -> float:
+    """How late a caller may leave after its slot; later than this, it reserves again."""
+    return max(0.0, settings.SYNC_RATE_LIMIT_MARGIN_SECONDS - JITTER_RESERVE_SECONDS)
 # No legitimate slot or pause lies this far ahead (that is ~4,000 queued requests).
 MAX_AHEAD_SECONDS = 600.0
 
@@ -232,7 +239,7 @@ def acquire(key: str) -> None:
         # the wall clock (or a time-travelling test) does meanwhile.
         due = time.monotonic() + max(slot - now, 0.0)
         clock.sleep(due - time.monotonic())
-        if time.monotonic() - due <= LATE_TOLERANCE_SECONDS:
+        if time.monotonic() - due <= late_tolerance():
             return
         # Woke too late: sending now could crowd the next second. Try again.
 
