@@ -40,7 +40,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audiences import leases
-from audiences.models import LIST_TYPE_BITS, Audience, AudienceList, AudienceMember, SendLog, Step, SyncRecord
+from audiences.models import LIST_TYPE_BITS, Audience, AudienceList, AudienceMember, Lease, SendLog, Step, SyncRecord
 from integrations.crypto import TokenDecryptionError
 from integrations.models import PinterestConnection
 from integrations.pinterest import client as pinterest
@@ -126,6 +126,10 @@ def dispatch(*, flush_before: datetime | None, groups: set[tuple[int, str]] | No
             continue
         wanted = min(settings.SYNC_SENDERS_PER_LIST, math.ceil(n / batch))
         missing = wanted - leases.live_count(_drain_prefix(audience_id, action))
+        if flush_before is not None and missing <= 0:
+            # Drains already running send full batches only: leave them the
+            # window's deadline, so the remainder goes out as they finish.
+            _flush_request(audience_id, action, flush_before)
         for _ in range(max(0, missing)):
             _enqueue(
                 "audiences.tasks.drain_list",
@@ -205,6 +209,10 @@ def drain(audience_id: int, action: str, *, flush_before: datetime | None, budge
     try:
         while time.monotonic() < deadline:
             sent = send_batch(audience_id, action, flush_before=flush_before)
+            if not sent and flush_before is None:
+                # No full batch left: flush what a tick asked for meanwhile.
+                flush_before = _flush_requested(audience_id, action)
+                sent = send_batch(audience_id, action, flush_before=flush_before) if flush_before else 0
             if not sent:
                 break
             handled += sent
@@ -212,6 +220,14 @@ def drain(audience_id: int, action: str, *, flush_before: datetime | None, budge
     finally:
         leases.release(lease_name, owner)
     return handled
+
+
+def _flush_request(audience_id: int, action: str, flush_before: datetime) -> None:
+    Lease.objects.update_or_create(name=f"flush:{audience_id}:{action}", defaults={"expires_at": flush_before})
+
+
+def _flush_requested(audience_id: int, action: str) -> datetime | None:
+    return Lease.objects.filter(name=f"flush:{audience_id}:{action}").values_list("expires_at", flat=True).first()
 
 
 def _table() -> str:
@@ -318,6 +334,8 @@ def send_batch(audience_id: int, action: str, *, flush_before: datetime | None) 
             if not record.done:
                 record.failure = exc
     _finish(audience, action, owner, records, outcome)
+    if any(isinstance(r.failure, ConnectionUnusable | TokenDecryptionError) for r in records):
+        return 0  # held until the workspace reconnects: nothing more to send for this list now
     return len(records)
 
 

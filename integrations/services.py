@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from integrations import crypto
 from integrations.signals import connection_valid
+from integrations.crypto import TokenDecryptionError
 from integrations.models import AdAccount, Membership, PinterestConnection, Workspace
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
@@ -27,6 +28,10 @@ T = TypeVar("T")
 
 class ConnectionUnusable(Exception):
     """The workspace has no valid Pinterest connection; users wait as pending."""
+
+
+class TokenUnreadable(ConnectionUnusable, TokenDecryptionError):
+    """No configured key opens the stored token: the connection is marked invalid."""
 
 
 # --- Workspaces ------------------------------------------------------------------------
@@ -273,7 +278,14 @@ def with_pinterest(connection: PinterestConnection, operation: Callable[[pintere
         raise ConnectionUnusable(connection.last_error or "The workspace's Pinterest connection is not valid.")
     seen = connection.access_token_encrypted
     try:
-        result = operation(client_for(connection))
+        client = client_for(connection)
+    except TokenDecryptionError:
+        reason = ("The stored Pinterest token cannot be decrypted with TOKEN_ENCRYPTION_KEYS "
+                  "(a key was removed?). Add the old key back, or reconnect Pinterest.")
+        connection_mark_invalid(connection=connection, reason=reason)
+        raise TokenUnreadable(reason) from None
+    try:
+        result = operation(client)
     except pinterest.AuthError:
         try:
             _adopt_tokens(connection, connection_refresh(connection=connection, seen_access_token_ciphertext=seen))

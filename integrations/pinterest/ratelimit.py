@@ -268,7 +268,8 @@ def pause(key: str, seconds: float) -> None:
 def reset(key: str) -> None:
     if settings.REDIS_URL:
         _redis().delete(f"ratelimit:{key}")
-    _state_file(key).unlink(missing_ok=True)
+    if _backend() == "file":
+        _state_file(key).unlink(missing_ok=True)
     from integrations.models import RateLimitWindow
 
     RateLimitWindow.objects.filter(key=key).delete()
