@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,13 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from stack import free_port, launched_canvas, prepare, start_sandbox, stop
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_tree_kb(pid: int) -> dict[int, int]:
@@ -100,66 +92,24 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     sandbox_port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-            "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "REDIS_URL": args.redis_url,
-            "SANDBOX_PORT": str(sandbox_port),
-            "PINTEREST_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}/v5",
-            "PINTEREST_OAUTH_AUTHORIZE_URL": f"http://127.0.0.1:{sandbox_port}/oauth/",
-            "Q_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
+    env = prepare(
+        database_url=args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        sandbox_port=sandbox_port,
+        extra_env={"REDIS_URL": args.redis_url, "Q_WORKERS": str(args.workers)},
     )
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
-
-    python = sys.executable
-    subprocess.run([python, "manage.py", "flush", "--noinput"], env=env, capture_output=True)
-    subprocess.run([python, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
-
-    import django
-
-    django.setup()
     import requests
     from django.db.models import Count
     from django.utils import timezone
 
     from audiences import services
     from audiences.models import SyncRecord
-    from integrations.pinterest.client import TokenSet
-    from integrations.services import connection_connect, workspace_create
 
+    python = sys.executable
     processes: list[subprocess.Popen] = []
     try:
-        sandbox = subprocess.Popen(
-            [python, "manage.py", "pinterest_sandbox", "--port", str(sandbox_port), "--latency-ms", str(args.latency_ms)],
-            env=env,
-        )
-        processes.append(sandbox)
+        processes.append(start_sandbox(env, sandbox_port, "--latency-ms", str(args.latency_ms)))
         control = f"http://127.0.0.1:{sandbox_port}/_sandbox"
-        for _ in range(100):
-            try:
-                if requests.get(f"{control}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        created = requests.post(f"{control}/users", json={"username": "bench", "ad_accounts": 1}, timeout=5).json()
-        tokens = created["tokens"]
-
-        workspace = workspace_create(slug=f"bench-{int(time.time())}")
-        connection = connection_connect(
-            workspace=workspace,
-            tokens=TokenSet(tokens["access_token"], tokens["refresh_token"], tokens.get("expires_in"), None, ""),
-        )
-        ad_account = connection.ad_accounts.first()
-        canvas = services.canvas_create(workspace=workspace, name="Benchmark")
-        audience = services.audience_create_draft(workspace=workspace, ad_account=ad_account, name="Benchmark audience")
-        step = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
-        services.canvas_launch(canvas=canvas)
+        _, canvas, step = launched_canvas(sandbox_port=sandbox_port, slug="bench")
 
         cluster = subprocess.Popen([python, "manage.py", "qcluster"], env=env, stdout=subprocess.DEVNULL)
         processes.append(cluster)
@@ -256,13 +206,7 @@ database / broker       {results['database']} / {results['broker']}"""
             print(json.dumps(results))
     finally:
         for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)  # the main pid only (django-q2 #346)
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 if __name__ == "__main__":

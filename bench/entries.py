@@ -15,24 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from stack import free_port, launched_canvas, prepare, start_sandbox, stop
 
 def users(call: int, size: int, identifiers: str) -> list[dict]:
     batch = []
@@ -57,71 +46,25 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-entries-"))
     sandbox_port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-            "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "SANDBOX_PORT": str(sandbox_port),
-            "PINTEREST_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}/v5",
-            "PINTEREST_OAUTH_AUTHORIZE_URL": f"http://127.0.0.1:{sandbox_port}/oauth/",
-            "SYNC_SENDER_AUTOSTART": "0",
-            "API_THROTTLE_RATE": "",
-            "DEBUG": "0",
-            "LOG_LEVEL": "WARNING",
-        }
+    env = prepare(
+        database_url=args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        sandbox_port=sandbox_port,
+        extra_env={"SYNC_SENDER_AUTOSTART": "0", "API_THROTTLE_RATE": "", "DEBUG": "0"},
     )
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    os.chdir(ROOT)
-    python = sys.executable
-    subprocess.run([python, "manage.py", "flush", "--noinput"], env=env, capture_output=True)
-    subprocess.run([python, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
-
-    import django
-
-    django.setup()
-    import requests
     from rest_framework.test import APIClient
 
-    from audiences import services
     from audiences.models import SyncRecord
     from integrations.api_keys import api_key_create
-    from integrations.pinterest.client import TokenSet
-    from integrations.services import connection_connect, workspace_create
 
-    sandbox = subprocess.Popen([python, "manage.py", "pinterest_sandbox", "--port", str(sandbox_port)], env=env,
-                               stdout=subprocess.DEVNULL)
+    sandbox = start_sandbox(env, sandbox_port)
     try:
-        control = f"http://127.0.0.1:{sandbox_port}/_sandbox"
-        for _ in range(100):
-            try:
-                if requests.get(f"{control}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        tokens = requests.post(f"{control}/users", json={"username": "bench", "ad_accounts": 1}, timeout=5).json()[
-            "tokens"]
-        workspace = workspace_create(slug=f"bench-entries-{int(time.time())}")
-        connection = connection_connect(
-            workspace=workspace,
-            tokens=TokenSet(tokens["access_token"], tokens["refresh_token"], tokens.get("expires_in"), None, ""),
+        every = args.identifiers == "all"
+        workspace, canvas, _ = launched_canvas(
+            sandbox_port=sandbox_port, slug="bench-entries", match_idfa=every, match_android_aid=every
         )
-        ad_account = connection.ad_accounts.first()
-        canvas = services.canvas_create(workspace=workspace, name="Benchmark")
-        audience = services.audience_create_draft(workspace=workspace, ad_account=ad_account, name="Benchmark")
-        services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience,
-                                        match_idfa=args.identifiers == "all",
-                                        match_android_aid=args.identifiers == "all")
-        services.canvas_launch(canvas=canvas)
     finally:
         # Pinterest is only needed to launch the canvas; entering users never calls it.
-        sandbox.send_signal(signal.SIGINT)
-        try:
-            sandbox.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sandbox.kill()
-            sandbox.wait()
+        stop(sandbox, signal.SIGINT)
 
     _, key = api_key_create(workspace=workspace, name="benchmark")
     client = APIClient()

@@ -1,0 +1,97 @@
+"""What both benchmarks need: a fresh database, the sandbox, and a launched Audience Sync canvas."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(*, database_url: str, sandbox_port: int, extra_env: dict[str, str]) -> dict[str, str]:
+    """Point this process (and the children it starts) at a fresh database and the sandbox; set Django up."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_URL": database_url,
+            "SANDBOX_PORT": str(sandbox_port),
+            "PINTEREST_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}/v5",
+            "PINTEREST_OAUTH_AUTHORIZE_URL": f"http://127.0.0.1:{sandbox_port}/oauth/",
+            "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+    )
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], env=env, capture_output=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
+
+    import django
+
+    django.setup()
+    return env
+
+
+def start_sandbox(env: dict[str, str], port: int, *options: str) -> subprocess.Popen:
+    """The sandbox with Pinterest's limits, in its own process; returns once it answers."""
+    import requests
+
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "pinterest_sandbox", "--port", str(port), *options], env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal the main pid only (django-q2 #346), then wait; kill if it hangs."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def launched_canvas(*, sandbox_port: int, slug: str, **step_options):
+    """A workspace connected to a new sandbox user, with a launched one-step Audience Sync canvas."""
+    import requests
+
+    from audiences import services
+    from integrations.pinterest.client import TokenSet
+    from integrations.services import connection_connect, workspace_create
+
+    control = f"http://127.0.0.1:{sandbox_port}/_sandbox"
+    tokens = requests.post(f"{control}/users", json={"username": slug, "ad_accounts": 1}, timeout=5).json()["tokens"]
+    workspace = workspace_create(slug=f"{slug}-{int(time.time())}")
+    connection = connection_connect(
+        workspace=workspace,
+        tokens=TokenSet(tokens["access_token"], tokens["refresh_token"], tokens.get("expires_in"), None, ""),
+    )
+    ad_account = connection.ad_accounts.first()
+    canvas = services.canvas_create(workspace=workspace, name="Benchmark")
+    audience = services.audience_create_draft(workspace=workspace, ad_account=ad_account, name="Benchmark audience")
+    step = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, **step_options)
+    services.canvas_launch(canvas=canvas)
+    return workspace, canvas, step
