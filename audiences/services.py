@@ -8,7 +8,7 @@ contract, checks its preconditions and runs atomically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -322,12 +322,19 @@ def hash_users(users: Iterable[dict]) -> list[HashedUser]:
     return hashed
 
 
-def users_enter(*, canvas: Canvas, users: Sequence[dict], now: datetime | None = None) -> EntryResult:
+def users_enter(
+    *,
+    canvas: Canvas,
+    users: Sequence[dict],
+    now: datetime | None = None,
+    also: Callable[[EntryResult], None] | None = None,
+) -> EntryResult:
     """Users enter the canvas at its first step (all or nothing).
 
     Audience Sync steps never hold a user: the sync is recorded and the user
     goes straight on to the next step; a Delay step holds them until their
-    wake time. The sender is woken when the transaction commits.
+    wake time. `also` runs in the same transaction, after the writes. The
+    sender is woken when the transaction commits.
     """
     if canvas.status != Canvas.Status.ACTIVE:
         raise NotAllowed("The canvas is not active: launch it before entering users.")
@@ -335,8 +342,15 @@ def users_enter(*, canvas: Canvas, users: Sequence[dict], now: datetime | None =
     now = now or timezone.now()
     steps = list(canvas.steps.order_by("position", "id").select_related("audience"))
     result = EntryResult(entered=len(hashed))
+    # Everything but the INSERTs is worked out before the transaction: on
+    # SQLite a write transaction holds the one write lock, which the sender
+    # needs too, so it is held only while rows are written.
+    writes = _walk(steps, 0, hashed, now, result)
     with transaction.atomic():
-        _walk(steps, 0, hashed, now, result)
+        for write in writes:
+            write()
+        if also is not None:
+            also(result)
     groups = _groups_touched(steps, result)
     transaction.on_commit(lambda: _wake_sender(groups))
     return result
@@ -350,54 +364,65 @@ def _groups_touched(steps: list[Step], result: EntryResult) -> set[tuple[int, st
     }
 
 
-def _walk(steps: list[Step], start: int, users: list[HashedUser], now: datetime, result: EntryResult) -> None:
-    """Move users through steps from `start` until a delay holds them or they exit."""
+def _walk(
+    steps: list[Step], start: int, users: list[HashedUser], now: datetime, result: EntryResult
+) -> list[Callable[[], None]]:
+    """Move users through steps from `start` until a delay holds them or they exit.
+
+    Counts into `result` and returns the writes that record it, to be run
+    in one transaction.
+    """
+    writes: list[Callable[[], None]] = []
     index = start
     while index < len(steps) and users:
         step = steps[index]
         result.per_step[step.pk] = result.per_step.get(step.pk, 0) + len(users)
         if step.kind == Step.Kind.DELAY:
-            DelayRecord.objects.bulk_create(
-                [
-                    DelayRecord(
-                        step=step,
-                        external_id=u.external_id,
-                        email_hash=u.email_hash,
-                        idfa_hash=u.idfa_hash,
-                        maid_hash=u.maid_hash,
-                        entered_at=now,
-                        wake_at=now + timedelta(seconds=step.delay_seconds),
-                    )
-                    for u in users
-                ],
-                batch_size=500,
-            )
+            waiting = [
+                DelayRecord(
+                    step=step,
+                    external_id=u.external_id,
+                    email_hash=u.email_hash,
+                    idfa_hash=u.idfa_hash,
+                    maid_hash=u.maid_hash,
+                    entered_at=now,
+                    wake_at=now + timedelta(seconds=step.delay_seconds),
+                )
+                for u in users
+            ]
+            writes.append(lambda waiting=waiting: DelayRecord.objects.bulk_create(waiting, batch_size=500))
             result.waiting += len(users)
-            return
-        _record_sync(step, users, now, result)
+            return writes
+        writes.append(_record_sync(step, users, now, result))
         index += 1
     result.exited += len(users)
+    return writes
 
 
-def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: EntryResult) -> None:
+def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: EntryResult) -> Callable[[], None]:
     types = step.match_list_types
     matched = [u.for_types(types) for u in users]
     already_in = set()
     if step.action == Step.Action.ADD and step.audience_id:
         already_in = _already_members(step.audience_id, matched)
-    rows = []
+    at = db_connection.ops.adapt_datetimefield_value(now)
+    head = (step.pk, step.audience_id, step.action)
+    params = []
     for user in matched:
         if not user.has_any:
-            state, synced = SyncRecord.State.NOT_SYNCED, False
+            state, synced_at = SyncRecord.State.NOT_SYNCED, None
             result.not_synced += 1
         elif user.external_id in already_in:
-            state, synced = SyncRecord.State.SYNCED, True
+            state, synced_at = SyncRecord.State.SYNCED, at
             result.already_in_audience += 1
         else:
-            state, synced = SyncRecord.State.PENDING, False
+            state, synced_at = SyncRecord.State.PENDING, None
             result.pending += 1
-        rows.append((user.external_id, user.email_hash, user.idfa_hash, user.maid_hash, state, synced))
-    _insert_sync_records(step, rows, now)
+        params.append(
+            (*head, user.external_id, user.email_hash, user.idfa_hash, user.maid_hash, 0, state, 0, at, at,
+             synced_at, None, "", None, "")
+        )
+    return lambda: _insert_sync_records(params)
 
 
 _SYNC_RECORD_COLUMNS = (
@@ -407,23 +432,17 @@ _SYNC_RECORD_COLUMNS = (
 )
 
 
-def _insert_sync_records(step: Step, rows: list[tuple], now: datetime) -> None:
-    """Insert many records with one prepared statement.
+def _insert_sync_records(params: list[tuple]) -> None:
+    """Insert many records (rows in _SYNC_RECORD_COLUMNS order) with one prepared statement.
 
     Entering is the hot path (a partner may post 10,000 users a call, a
     backlog may be millions); the ORM's bulk_create spends most of its time
     compiling SQL for batches of ~50 rows on SQLite, executemany does not.
     """
-    at = db_connection.ops.adapt_datetimefield_value(now)
     table = connection_quote(SyncRecord._meta.db_table)
     columns = ", ".join(_SYNC_RECORD_COLUMNS)
     placeholders = ", ".join(["%s"] * len(_SYNC_RECORD_COLUMNS))
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-    params = [
-        (step.pk, step.audience_id, step.action, external_id, email, idfa, maid, 0, state, 0, at, at,
-         at if synced else None, None, "", None, "")
-        for external_id, email, idfa, maid, state, synced in rows
-    ]
     with db_connection.cursor() as cursor:
         if db_connection.vendor == "postgresql":
             # COPY is PostgreSQL's bulk path: ~10x executemany's rate.
@@ -487,7 +506,8 @@ def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
                 transaction.set_rollback(True)
                 continue
             users = [HashedUser(r.external_id, r.email_hash, r.idfa_hash, r.maid_hash) for r in rows]
-            _walk(steps, index + 1, users, now, EntryResult())
+            for write in _walk(steps, index + 1, users, now, EntryResult()):
+                write()
             moved += len(rows)
     if moved:
         transaction.on_commit(_wake_sender)
@@ -757,13 +777,14 @@ def users_enter_once(*, canvas: Canvas, users: Sequence[dict], idempotency_key: 
     stored = IdempotentRequest.objects.filter(workspace_id=canvas.workspace_id, key=idempotency_key).first()
     if stored is not None:
         return replay(stored)
+    def remember(result: EntryResult) -> None:
+        IdempotentRequest.objects.create(
+            workspace_id=canvas.workspace_id, key=idempotency_key, fingerprint=fingerprint,
+            status_code=status_code, response=result.as_dict(),
+        )
+
     try:
-        with transaction.atomic():
-            answer = users_enter(canvas=canvas, users=users).as_dict()
-            IdempotentRequest.objects.create(
-                workspace_id=canvas.workspace_id, key=idempotency_key, fingerprint=fingerprint,
-                status_code=status_code, response=answer,
-            )
+        answer = users_enter(canvas=canvas, users=users, also=remember).as_dict()
     except IntegrityError:
         return replay(IdempotentRequest.objects.get(workspace_id=canvas.workspace_id, key=idempotency_key))
     return status_code, answer, False

@@ -296,7 +296,7 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
         return cursor.fetchall()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Claimed:
     id: int
     external_id: str
@@ -304,10 +304,20 @@ class _Claimed:
     sent_types: int
     attempts: int
     failure: Exception | None = None
+    wanted_types: int = 0  # a bit per list type the record has an identifier for
+
+    @classmethod
+    def from_row(cls, row: tuple) -> _Claimed:
+        record_id, external_id, email, idfa, maid, sent_types, attempts = row
+        wanted = (LIST_TYPE_BITS["EMAIL"] if email else 0) | (LIST_TYPE_BITS["IDFA"] if idfa else 0) | (
+            LIST_TYPE_BITS["MAID"] if maid else 0
+        )
+        return cls(record_id, external_id, {"EMAIL": email, "IDFA": idfa, "MAID": maid}, sent_types, attempts,
+                   wanted_types=wanted)
 
     @property
     def done(self) -> bool:
-        return all(self.sent_types & LIST_TYPE_BITS[t] for t, h in self.hashes.items() if h)
+        return self.sent_types & self.wanted_types == self.wanted_types
 
 
 @dataclass
@@ -323,7 +333,7 @@ def send_batch(audience_id: int, action: str, *, flush_before: datetime | None) 
     rows = claim(audience_id, action, owner=owner, flush_before=flush_before, now=now)
     if not rows:
         return 0
-    records = [_Claimed(r[0], r[1], {"EMAIL": r[2], "IDFA": r[3], "MAID": r[4]}, r[5], r[6]) for r in rows]
+    records = [_Claimed.from_row(row) for row in rows]
     audience = Audience.objects.select_related("ad_account__connection").get(pk=audience_id)
     outcome = _Outcome()
     try:
@@ -334,7 +344,7 @@ def send_batch(audience_id: int, action: str, *, flush_before: datetime | None) 
             if not record.done:
                 record.failure = exc
     _finish(audience, action, owner, records, outcome)
-    if any(isinstance(r.failure, ConnectionUnusable | TokenDecryptionError) for r in records):
+    if any(isinstance(r.failure, ConnectionUnusable | TokenDecryptionError) for r in records if r.failure):
         return 0  # held until the workspace reconnects: nothing more to send for this list now
     return len(records)
 
@@ -377,6 +387,11 @@ def _ledger_hashes(audience: Audience, list_type: str, records: list[_Claimed]) 
 def _chunks(records: list[_Claimed], list_type: str, extra: dict[str, set[str]]):
     """Split into requests of at most SYNC_BATCH_SIZE identifiers, never splitting a user."""
     limit = settings.SYNC_BATCH_SIZE
+    if not extra:  # one identifier per user (every add): plain slices
+        for start in range(0, len(records), limit):
+            chunk = records[start:start + limit]
+            yield chunk, [record.hashes[list_type] for record in chunk]
+        return
     chunk: list[_Claimed] = []
     hashes: list[str] = []
     for record in records:
