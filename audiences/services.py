@@ -17,6 +17,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
+from audiences.bulk_sql import in_values
 from audiences.models import (
     Audience,
     AudienceList,
@@ -468,11 +469,14 @@ def _already_members(audience_id: int, users: list[HashedUser]) -> set[str]:
     if not wanted or not AudienceMember.objects.filter(audience_id=audience_id).exists():
         return set()
     known: dict[str, set[tuple[str, str]]] = {}
-    ids = list(wanted)
-    for start in range(0, len(ids), 500):
-        for external_id, list_type, identifier_hash in AudienceMember.objects.filter(
-            audience_id=audience_id, is_member=True, external_id__in=ids[start:start + 500]
-        ).values_list("external_id", "list_type", "identifier_hash"):
+    ids_clause, ids_param = in_values("external_id", list(wanted))
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT external_id, list_type, identifier_hash FROM {connection_quote(AudienceMember._meta.db_table)} "
+            f"WHERE audience_id = %s AND is_member AND {ids_clause}",
+            [audience_id, ids_param],
+        )
+        for external_id, list_type, identifier_hash in cursor.fetchall():
             known.setdefault(external_id, set()).add((list_type, identifier_hash))
     return {eid for eid, pairs in wanted.items() if pairs <= known.get(eid, set())}
 

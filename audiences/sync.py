@@ -40,6 +40,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from audiences import leases
+from audiences.bulk_sql import in_values
 from audiences.models import LIST_TYPE_BITS, Audience, AudienceList, AudienceMember, Lease, SendLog, Step, SyncRecord
 from integrations.crypto import TokenDecryptionError
 from integrations.models import PinterestConnection
@@ -238,13 +239,6 @@ def _dt(value: datetime | None):
     return db_connection.ops.adapt_datetimefield_value(value)
 
 
-def _ids_sql(ids: list[int]) -> tuple[str, object]:
-    """`id IN (...)` with the ids as one parameter: compiling 1,900 placeholders per statement is slow."""
-    if db_connection.vendor == "postgresql":
-        return "id = ANY(%s)", list(ids)
-    return "id IN (SELECT value FROM json_each(%s))", json.dumps(ids)
-
-
 _CLAIMABLE_SQL = (
     "state = 'pending' AND audience_id = %s AND action = %s AND next_attempt_at <= %s "
     "AND (lease_expires_at IS NULL OR lease_expires_at < %s)"
@@ -375,13 +369,20 @@ def _send_list_type(audience: Audience, action: str, list_type: str, records: li
 def _ledger_hashes(audience: Audience, list_type: str, records: list[_Claimed]) -> dict[str, set[str]]:
     """Every identifier ever added for these users: a remove sends them all."""
     extra: dict[str, set[str]] = {}
-    ids = [r.external_id for r in records]
-    for start in range(0, len(ids), 500):
-        for external_id, identifier_hash in AudienceMember.objects.filter(
-            audience=audience, list_type=list_type, is_member=True, external_id__in=ids[start:start + 500]
-        ).values_list("external_id", "identifier_hash"):
+    wanted, param = in_values("external_id", [r.external_id for r in records])
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT external_id, identifier_hash FROM {_ledger_table()} "
+            f"WHERE audience_id = %s AND list_type = %s AND is_member AND {wanted}",
+            [audience.pk, list_type, param],
+        )
+        for external_id, identifier_hash in cursor.fetchall():
             extra.setdefault(external_id, set()).add(identifier_hash)
     return extra
+
+
+def _ledger_table() -> str:
+    return db_connection.ops.quote_name(AudienceMember._meta.db_table)
 
 
 def _chunks(records: list[_Claimed], list_type: str, extra: dict[str, set[str]]):
@@ -564,7 +565,7 @@ def _finish(audience: Audience, action: str, owner: str, records: list[_Claimed]
             values = [_dt(v) if isinstance(v, datetime) else v for v in fields.values()]
             if count_attempt:
                 assignments.append("attempts = attempts + 1")
-            ids_clause, ids_param = _ids_sql(ids)
+            ids_clause, ids_param = in_values("id", ids)
             # lease_owner is checked: a batch whose lease expired (and was
             # claimed again elsewhere) must not overwrite the newer outcome.
             cursor.execute(
@@ -626,7 +627,10 @@ def _write_ledger(audience: Audience, outcome: _Outcome, now: datetime) -> None:
     for external_id, list_type in outcome.removed:
         by_type.setdefault(list_type, []).append(external_id)
     for list_type, ids in by_type.items():
-        for start in range(0, len(ids), 500):
-            AudienceMember.objects.filter(
-                audience=audience, list_type=list_type, external_id__in=ids[start:start + 500]
-            ).update(is_member=False, updated_at=now)
+        wanted, param = in_values("external_id", ids)
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_ledger_table()} SET is_member = %s, updated_at = %s "
+                f"WHERE audience_id = %s AND list_type = %s AND {wanted}",
+                [False, _dt(now), audience.pk, list_type, param],
+            )

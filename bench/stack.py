@@ -36,6 +36,8 @@ def prepare(*, database_url: str, sandbox_port: int, extra_env: dict[str, str]) 
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
+    if database_url.startswith("postgres"):
+        _create_postgres_database(database_url)
     subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], env=env, capture_output=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
 
@@ -43,6 +45,19 @@ def prepare(*, database_url: str, sandbox_port: int, extra_env: dict[str, str]) 
 
     django.setup()
     return env
+
+
+def _create_postgres_database(database_url: str) -> None:
+    """Create the benchmark's database when it does not exist yet."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def start_sandbox(env: dict[str, str], port: int, *options: str) -> subprocess.Popen:

@@ -29,7 +29,7 @@ def _sha256(value: str) -> str:
 
 def hash_email(value: str) -> str:
     value = value.strip()
-    if _SHA256_HEX.match(value):
+    if len(value) == 64 and _SHA256_HEX.match(value):
         return value.lower()
     value = value.lower()
     if not _EMAIL.match(value):
@@ -39,7 +39,7 @@ def hash_email(value: str) -> str:
 
 def hash_idfa(value: str) -> str:
     value = value.strip()
-    if _SHA256_HEX.match(value):
+    if len(value) == 64 and _SHA256_HEX.match(value):
         return value.lower()
     if not _AD_ID.match(value):
         raise InvalidIdentifier("not an IDFA (8-4-4-4-12 hex)")
@@ -48,7 +48,7 @@ def hash_idfa(value: str) -> str:
 
 def hash_android_aid(value: str) -> str:
     value = value.strip()
-    if _SHA256_HEX.match(value):
+    if len(value) == 64 and _SHA256_HEX.match(value):
         return value.lower()
     if not _AD_ID.match(value):
         raise InvalidIdentifier("not an Android advertising id (8-4-4-4-12 hex)")
