@@ -441,7 +441,11 @@ def _create_list(audience: Audience, list_type: str, hashes: list[str]) -> None:
     lease_name = f"create-list:{audience.pk}:{list_type}"
     owner = uuid.uuid4().hex
     if not leases.acquire(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS):
-        raise _ListBusy()
+        # Another worker is creating the list (an audience's first seconds,
+        # when several drains start at once): wait for it, keeping this
+        # batch claimed, rather than back off and miss the first second's requests.
+        _send_when_list_exists(audience, list_type, hashes)
+        return
     try:
         existing = AudienceList.objects.filter(audience=audience, list_type=list_type).first()
         if existing and existing.pinterest_customer_list_id:
@@ -464,6 +468,22 @@ def _create_list(audience: Audience, list_type: str, hashes: list[str]) -> None:
         _store_list(audience, list_type, created)
     finally:
         leases.release(lease_name, owner)
+
+
+LIST_CREATE_WAIT_SECONDS = 10.0
+
+
+def _send_when_list_exists(audience: Audience, list_type: str, hashes: list[str]) -> None:
+    deadline = time.monotonic() + LIST_CREATE_WAIT_SECONDS
+    while True:
+        creating = leases.is_live(f"create-list:{audience.pk}:{list_type}")
+        if AudienceList.objects.filter(audience=audience, list_type=list_type).exclude(
+            pinterest_customer_list_id=""
+        ).exists():
+            return _send_chunk(audience, Step.Action.ADD, list_type, hashes)
+        if not creating or time.monotonic() > deadline:
+            raise _ListBusy()  # the creator gave up (its request failed): back off like it
+        time.sleep(0.05)
 
 
 def _store_list(audience: Audience, list_type: str, customer_list) -> None:

@@ -162,7 +162,7 @@ SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
 SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
 # Spacing added to the rolling one-second window, so a request that leaves a
 # little late still never makes an 8th in any second at Pinterest.
-SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.08)
+SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.05)
 
 # --- Task queue (django-q2) -----------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

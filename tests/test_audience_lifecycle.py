@@ -89,3 +89,39 @@ def test_an_existing_audience_is_used_through_its_customer_list(sandbox, acme, a
     assert audience.lists.get().pinterest_customer_list_id == made.id
     assert len(sandbox.state.customer_list_records(made.id)) == 130
     assert not SendLog.objects.filter(operation="CREATE_LIST").exists()
+
+
+def test_a_batch_that_meets_its_list_being_created_waits_for_it_instead_of_backing_off(
+    sandbox, add_canvas, monkeypatch
+):
+    """An audience's first seconds: several drains start at once and only one may create the list."""
+    from audiences import leases
+    from audiences.models import SyncRecord
+
+    audience = add_canvas.steps.get().audience
+    services.users_enter(canvas=add_canvas, users=make_users(300))
+    creating = f"create-list:{audience.pk}:EMAIL"
+    assert leases.acquire(creating, "another-worker", seconds=60)
+    real_sleep = sync.time.sleep
+
+    def other_worker_finishes_creating(seconds):
+        if leases.is_live(creating):
+            leases.release(creating, "another-worker")
+            sync._create_list(audience, "EMAIL", [make_hash(i) for i in range(100)])
+        real_sleep(seconds)
+
+    monkeypatch.setattr(sync.time, "sleep", other_worker_finishes_creating)
+    handled = sync.send_batch(audience.pk, "add", flush_before=sync.timezone.now())
+
+    assert handled == 300
+    records = SyncRecord.objects.filter(step__canvas=add_canvas)
+    assert records.filter(state="synced", attempts=0).count() == 300
+    assert list(SendLog.objects.order_by("id").values_list("operation", "outcome")) == [
+        ("CREATE_LIST", "ok"), ("ADD", "ok")
+    ]
+
+
+def make_hash(i: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"seed{i}@example.com".encode()).hexdigest()

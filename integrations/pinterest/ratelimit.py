@@ -45,7 +45,7 @@ HISTORY_SECONDS = 5.0
 # Slots are spaced one second plus SYNC_RATE_LIMIT_MARGIN_SECONDS apart (per
 # `rate`); a request may leave up to the margin less this much after its
 # slot and still never make rate+1 in any second at Pinterest.
-JITTER_RESERVE_SECONDS = 0.06
+JITTER_RESERVE_SECONDS = 0.04
 
 
 def late_tolerance() -> float:
