@@ -13,7 +13,8 @@ fresh database, enters N users into a launched canvas (in calls of
 and prints what it measured: users per second against the 13,300/s the
 limits allow, requests sent against the ideal ceil(N / 1,900), the most
 requests the sandbox saw in any rolling second, entry-to-synced latency
-p50/p95, and the sender processes' peak memory.
+p50/p95, and the sender processes' peak memory (the largest process, and the whole
+cluster with shared pages counted once).
 """
 
 from __future__ import annotations
@@ -32,20 +33,27 @@ from stack import free_port, launched_canvas, prepare, start_sandbox, stop
 
 
 
-def rss_tree_kb(pid: int) -> dict[int, int]:
-    """RSS of a process and all its descendants, in KiB."""
+def memory_tree_kb(pid: int) -> dict[int, tuple[int, int]]:
+    """(RSS, PSS) of a process and all its descendants, in KiB.
+
+    PSS divides each shared page among the processes sharing it, so summing
+    PSS gives the memory the whole cluster really uses; summing RSS counts
+    the pages forked workers share with their parent once per process.
+    """
     result = {}
     stack = [pid]
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/status") as fh:
+            sizes = {}
+            with open(f"/proc/{current}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
-                        result[current] = int(line.split()[1])
+                    if line.startswith(("Rss:", "Pss:")):
+                        sizes[line.split(":")[0]] = int(line.split()[1])
+            result[current] = (sizes.get("Rss", 0), sizes.get("Pss", 0))
             with open(f"/proc/{current}/task/{current}/children") as fh:
                 stack.extend(int(c) for c in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return result
 
@@ -54,16 +62,18 @@ class MemoryWatcher(threading.Thread):
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.pid = pid
-        self.peak_total_kb = 0
         self.peak_process_kb = 0
+        self.peak_total_rss_kb = 0
+        self.peak_total_pss_kb = 0
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            tree = rss_tree_kb(self.pid)
+            tree = memory_tree_kb(self.pid)
             if tree:
-                self.peak_total_kb = max(self.peak_total_kb, sum(tree.values()))
-                self.peak_process_kb = max(self.peak_process_kb, max(tree.values()))
+                self.peak_process_kb = max(self.peak_process_kb, max(rss for rss, _ in tree.values()))
+                self.peak_total_rss_kb = max(self.peak_total_rss_kb, sum(rss for rss, _ in tree.values()))
+                self.peak_total_pss_kb = max(self.peak_total_pss_kb, sum(pss for _, pss in tree.values()))
             time.sleep(0.2)
 
 
@@ -188,7 +198,8 @@ def main() -> None:
             "latency_p50_s": round(percentile(latencies, 0.5), 2),
             "latency_p95_s": round(percentile(latencies, 0.95), 2),
             "sender_peak_rss_mb_per_process": round(watcher.peak_process_kb / 1024, 1),
-            "sender_peak_rss_mb_total": round(watcher.peak_total_kb / 1024, 1),
+            "sender_peak_pss_mb_total": round(watcher.peak_total_pss_kb / 1024, 1),
+            "sender_peak_rss_mb_total": round(watcher.peak_total_rss_kb / 1024, 1),
             "entered_at": timezone.now().isoformat(),
         }
         print(
@@ -199,7 +210,7 @@ throughput              {throughput:,.0f} users/s = {results['share_of_limit']:.
 requests sent           {len(accepted)} (ideal ceil(N/1,900) = {ideal}); 429s: {throttled}
 max requests in 1 s     {max_window} (limit 7)
 entry-to-synced         p50 {results['latency_p50_s']} s, p95 {results['latency_p95_s']} s
-sender peak memory      {results['sender_peak_rss_mb_per_process']} MB largest process, {results['sender_peak_rss_mb_total']} MB whole cluster
+sender peak memory      {results['sender_peak_rss_mb_per_process']} MB largest process (RSS); whole cluster {results['sender_peak_pss_mb_total']} MB (PSS), {results['sender_peak_rss_mb_total']} MB summing RSS
 database / broker       {results['database']} / {results['broker']}"""
         )
         if args.json:
