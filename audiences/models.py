@@ -147,9 +147,12 @@ class SyncRecord(models.Model):
         NOT_SYNCED = "not_synced", "Not synced (no match field)"
         ERRORED = "errored", "Errored"
 
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="sync_records")
+    # No index of their own for either key: `syncrecord_step_state` starts
+    # with the step and `syncrecord_due` serves the sender; every index costs
+    # each of the millions of rows entering writes.
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="sync_records", db_index=False)
     # Denormalised from the step so the sender groups without joins.
-    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="+")
+    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     action = models.CharField(max_length=10, choices=Step.Action.choices)
     external_id = models.CharField(max_length=255)
     email_hash = models.CharField(max_length=64, blank=True)

@@ -3,16 +3,18 @@
 How users reach Pinterest:
 
 1. Entering writes pending SyncRecords and wakes the sender (`wake`).
-2. The sender loop (a long-running django-q2 task holding a lease) ticks
-   every SYNC_WINDOW_SECONDS. Each tick hands every list with due users to
-   drain tasks on the workers; in between, a list with a full batch waiting
-   (1,900 users) is handed over at once.
+2. The sender loop (a long-running django-q2 task holding a lease) checks
+   the lists with due users every half second: a list with a full batch
+   waiting (1,900 users) is handed to drain tasks on the workers at once,
+   and a list whose longest-waiting user has waited about a window
+   (SYNC_WINDOW_SECONDS) is flushed, partial batch and all.
 3. A drain claims up to one batch with a lease (a conditional UPDATE; SKIP
    LOCKED on PostgreSQL), sends it through the shared rate limiter with a
    send-log row written before and completed after, and updates the records
    and the membership ledger in one transaction. Up to
-   SYNC_SENDERS_PER_LIST drains serve one list at once, so several requests
-   per token are in flight.
+   SYNC_SENDERS_PER_LIST drains (on any workers and machines) serve one list
+   at once, each with SYNC_REQUESTS_IN_FLIGHT_PER_SENDER threads, so several
+   requests per token are in flight however slowly Pinterest answers.
 4. A failed batch is retried with exponential backoff and jitter (429s
    honour Retry-After); an invalid token holds its users pending; the retry
    sweeper errors users still unsent 13 hours after they entered.
@@ -30,6 +32,7 @@ import math
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,7 +69,7 @@ def wake(groups: set[tuple[int, str]] | None = None) -> None:
     """
     if not settings.SYNC_SENDER_AUTOSTART:
         return
-    dispatch(flush_before=None, groups=groups)
+    dispatch(groups=groups)
     if not leases.is_live(LOOP_LEASE):
         _enqueue("audiences.tasks.sender_loop")
 
@@ -111,8 +114,14 @@ def due_counts(groups: set[tuple[int, str]], now: datetime, *, cap: int) -> dict
     return counts
 
 
-def dispatch(*, flush_before: datetime | None, groups: set[tuple[int, str]] | None = None) -> dict:
-    """Start drains: for every due list (flush), or only lists with a full batch waiting.
+def dispatch(*, groups: set[tuple[int, str]] | None = None, flush_waited_seconds: float | None = None) -> dict:
+    """Start drains for lists with a full batch waiting.
+
+    With `flush_waited_seconds`, a list whose longest-waiting user has
+    waited that long is flushed too: everyone waiting goes out, in a
+    partial batch if need be. Under a steady flow the oldest users ride in
+    full batches long before that, so partial batches are only sent when
+    users arrive more slowly than 1,900 per window.
 
     Returns the due counts it saw, so a caller can watch the same lists.
     """
@@ -123,13 +132,16 @@ def dispatch(*, flush_before: datetime | None, groups: set[tuple[int, str]] | No
     else:
         due = due_counts(groups, now, cap=batch * settings.SYNC_SENDERS_PER_LIST)
     for (audience_id, action), n in due.items():
-        if flush_before is None and n < batch:
-            continue
+        flush_before = None
+        if n < batch:
+            if flush_waited_seconds is None or not _has_waited(audience_id, action, now, flush_waited_seconds):
+                continue
+            flush_before = now
         wanted = min(settings.SYNC_SENDERS_PER_LIST, math.ceil(n / batch))
         missing = wanted - leases.live_count(_drain_prefix(audience_id, action))
         if flush_before is not None and missing <= 0:
-            # Drains already running send full batches only: leave them the
-            # window's deadline, so the remainder goes out as they finish.
+            # The running drains take full batches only; this tells them to
+            # send what is left once those run out.
             _flush_request(audience_id, action, flush_before)
         for _ in range(max(0, missing)):
             _enqueue(
@@ -141,10 +153,25 @@ def dispatch(*, flush_before: datetime | None, groups: set[tuple[int, str]] | No
     return due
 
 
-def sender_loop(*, seconds: float | None = None) -> None:
-    """Tick every window for `seconds`, then hand over to a successor task.
+def _has_waited(audience_id: int, action: str, now: datetime, seconds: float) -> bool:
+    """Has some user of this list been due for `seconds` or more?"""
+    since = now - timedelta(seconds=seconds)
+    return _claimable(now).filter(audience_id=audience_id, action=action, next_attempt_at__lte=since).exists()
 
-    Only one loop runs at a time (a lease renewed each tick); a watchdog
+
+LOOP_CHECK_SECONDS = 0.5
+
+
+def sender_loop(*, seconds: float | None = None) -> None:
+    """Check the lists every half second for `seconds`, then hand over to a successor task.
+
+    Every window the loop looks for every list with due users; in between
+    it checks only those, so checks stay cheap however large the backlog
+    is. A list is handed to drains as soon as a full batch waits, and
+    flushed once its longest-waiting user has waited a window less one
+    check, so nobody waits much more than a window.
+
+    Only one loop runs at a time (a lease renewed each check); a watchdog
     schedule starts one when none is live. The loop's runtime stays well
     below the task timeout, which stays below the broker's retry.
     """
@@ -159,16 +186,14 @@ def sender_loop(*, seconds: float | None = None) -> None:
     try:
         while True:
             if time.monotonic() >= next_tick:
-                # Every list with due users; remembered so the checks in
-                # between ticks stay cheap however large the backlog is.
-                watched = set(dispatch(flush_before=timezone.now()))
+                watched = set(due_groups(timezone.now()))
                 next_tick += window
-            elif watched:
-                dispatch(flush_before=None, groups=watched)
+            if watched:
+                dispatch(groups=watched, flush_waited_seconds=max(0.0, window - LOOP_CHECK_SECONDS))
             if time.monotonic() >= deadline:
                 break
             leases.renew(LOOP_LEASE, owner, seconds=window * 3)
-            time.sleep(max(0.0, min(0.5, next_tick - time.monotonic())))
+            time.sleep(max(0.0, min(LOOP_CHECK_SECONDS, next_tick - time.monotonic())))
     finally:
         leases.release(LOOP_LEASE, owner)
     if seconds > 0:
@@ -191,8 +216,23 @@ def _drain_prefix(audience_id: int, action: str) -> str:
     return f"drain:{audience_id}:{action}:"
 
 
-def drain(audience_id: int, action: str, *, flush_before: datetime | None, budget_seconds: float = 60.0) -> int:
-    """Send batches for one audience and operation until nothing more is due."""
+def drain(
+    audience_id: int,
+    action: str,
+    *,
+    flush_before: datetime | None,
+    budget_seconds: float = 60.0,
+    threads: int = 1,
+    linger_seconds: float = 0.0,
+) -> int:
+    """Send batches for one audience and operation until nothing more is due.
+
+    With `threads` > 1 the drain keeps that many requests in flight: while
+    Pinterest answers one batch (hundreds of milliseconds for 1,900 records)
+    the next ones are claimed and waiting for their send slots, so a slow
+    answer does not leave the token's rate budget unused. `linger_seconds`
+    is how long a sender finding nothing due waits for more before it stops.
+    """
     owner = uuid.uuid4().hex
     prefix = _drain_prefix(audience_id, action)
     lease_name = next(
@@ -205,22 +245,48 @@ def drain(audience_id: int, action: str, *, flush_before: datetime | None, budge
     )
     if lease_name is None:
         return 0
-    handled = 0
     deadline = time.monotonic() + budget_seconds
-    try:
+
+    def send_until_done() -> int:
+        handled = 0
+        flush = flush_before
+        idle_until = None
         while time.monotonic() < deadline:
-            sent = send_batch(audience_id, action, flush_before=flush_before)
-            if not sent and flush_before is None:
-                # No full batch left: flush what a tick asked for meanwhile.
-                flush_before = _flush_requested(audience_id, action)
-                sent = send_batch(audience_id, action, flush_before=flush_before) if flush_before else 0
-            if not sent:
+            try:
+                sent = send_batch(audience_id, action, flush_before=flush)
+                if not sent and flush is None:
+                    # No full batch left: flush what the loop asked for meanwhile.
+                    flush = _flush_requested(audience_id, action)
+                    sent = send_batch(audience_id, action, flush_before=flush) if flush else 0
+            except ListHeld:
                 break
-            handled += sent
-            leases.renew(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS)
+            if sent:
+                handled += sent
+                idle_until = None
+                leases.renew(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS)
+                continue
+            # Nothing due. While users are entering, the next full batch is
+            # usually a moment away: wait a little before giving up the
+            # drain, so the requests in flight do not dwindle to one.
+            idle_until = idle_until or time.monotonic() + linger_seconds
+            if time.monotonic() >= idle_until:
+                break
+            time.sleep(0.1)
+        return handled
+
+    def in_own_thread() -> int:
+        try:
+            return send_until_done()
+        finally:
+            db_connection.close()  # each thread has its own database connection
+
+    try:
+        if threads <= 1:
+            return send_until_done()
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain") as pool:
+            return sum(future.result() for future in [pool.submit(in_own_thread) for _ in range(threads)])
     finally:
         leases.release(lease_name, owner)
-    return handled
 
 
 def _flush_request(audience_id: int, action: str, flush_before: datetime) -> None:
@@ -248,21 +314,39 @@ _CLAIMABLE_SQL = (
 def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime | None, now: datetime) -> list[tuple]:
     """Lease up to one batch of due records to `owner`; returns the claimed rows.
 
-    Full batches go first; a partial batch only when flushing, and only of
-    users who were waiting before the flush began (or are being retried).
-    One statement claims and reads: UPDATE ... WHERE id IN (SELECT ... LIMIT
-    n [FOR UPDATE SKIP LOCKED]) RETURNING, with the claim conditions checked
-    again on each row, so no record is ever claimed by two workers. Oldest
-    due first, in the order of the `syncrecord_due` index (no sort).
+    Full batches go first, and a full batch is claimed whole or not at all
+    (a partial batch is a request wasted); a partial batch only when
+    flushing, and only of users who were waiting before the flush began (or
+    are being retried). Oldest due first, in the order of the
+    `syncrecord_due` index (no sort).
     """
     batch = settings.SYNC_BATCH_SIZE
     due = _claimable(now).filter(audience_id=audience_id, action=action)
-    condition, params = _CLAIMABLE_SQL, [audience_id, action, _dt(now), _dt(now)]
-    if due[:batch].count() < batch:
-        if flush_before is None:
+    for _ in range(3):  # a full batch taken by another worker between the count and the claim: look again
+        if due[:batch].count() >= batch:
+            rows = _claim_rows(audience_id, action, owner=owner, now=now, entered_before=None, at_least=batch)
+        elif flush_before is not None:
+            rows = _claim_rows(audience_id, action, owner=owner, now=now, entered_before=flush_before, at_least=1)
+        else:
             return []
+        if rows:
+            return rows
+    return []
+
+
+def _claim_rows(
+    audience_id: int, action: str, *, owner: str, now: datetime, entered_before: datetime | None, at_least: int
+) -> list[tuple]:
+    """One statement claims and reads: UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED])
+    RETURNING, with the claim conditions checked again on each row, so no
+    record is ever claimed by two workers; nothing is claimed unless at
+    least `at_least` rows can be."""
+    batch = settings.SYNC_BATCH_SIZE
+    condition, params = _CLAIMABLE_SQL, [audience_id, action, _dt(now), _dt(now)]
+    if entered_before is not None:
         condition += " AND (entered_at <= %s OR attempts > 0)"
-        params.append(_dt(flush_before))
+        params.append(_dt(entered_before))
+    lease_until = _dt(now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
     returning = "RETURNING t.id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts"
     if db_connection.vendor == "postgresql":
         # A materialised CTE: the planner must not re-run the locking subquery
@@ -271,20 +355,20 @@ def claim(audience_id: int, action: str, *, owner: str, flush_before: datetime |
             f"WITH picked AS MATERIALIZED (SELECT id FROM {_table()} WHERE {condition} "
             "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"UPDATE {_table()} AS t SET lease_owner = %s, lease_expires_at = %s FROM picked "
-            f"WHERE t.id = picked.id {returning}"
+            f"WHERE t.id = picked.id AND (SELECT count(*) FROM picked) >= %s {returning}"
         )
-        lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-        arguments = [*params, batch, owner, _dt(lease_until)]
+        arguments = [*params, batch, owner, lease_until, at_least]
     else:
         # SQLite runs one writer at a time: the claim conditions, checked again
         # on each row, keep a record from being claimed twice.
+        picked = f"SELECT id FROM {_table()} WHERE {condition} ORDER BY next_attempt_at LIMIT %s"
         sql = (
             f"UPDATE {_table()} SET lease_owner = %s, lease_expires_at = %s "
-            f"WHERE id IN (SELECT id FROM {_table()} WHERE {condition} ORDER BY next_attempt_at LIMIT %s) "
-            f"AND {_CLAIMABLE_SQL} {returning.replace('t.', '')}"
+            f"WHERE id IN ({picked}) AND {_CLAIMABLE_SQL} AND (SELECT count(*) FROM ({picked})) >= %s "
+            f"{returning.replace('t.', '')}"
         )
-        lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-        arguments = [owner, _dt(lease_until), *params, batch, audience_id, action, _dt(now), _dt(now)]
+        arguments = [owner, lease_until, *params, batch, audience_id, action, _dt(now), _dt(now),
+                     *params, batch, at_least]
     with transaction.atomic(), db_connection.cursor() as cursor:
         cursor.execute(sql, arguments)
         return cursor.fetchall()
@@ -339,8 +423,12 @@ def send_batch(audience_id: int, action: str, *, flush_before: datetime | None) 
                 record.failure = exc
     _finish(audience, action, owner, records, outcome)
     if any(isinstance(r.failure, ConnectionUnusable | TokenDecryptionError) for r in records if r.failure):
-        return 0  # held until the workspace reconnects: nothing more to send for this list now
+        raise ListHeld()
     return len(records)
+
+
+class ListHeld(Exception):
+    """The list's connection cannot be used: its users wait until the workspace reconnects."""
 
 
 def _send_list_type(audience: Audience, action: str, list_type: str, records: list[_Claimed], outcome: _Outcome) -> None:

@@ -34,7 +34,15 @@ def sender_watchdog() -> None:
 
 
 def drain_list(audience_id: int, action: str, flush_before: str | None) -> int:
-    return sync.drain(audience_id, action, flush_before=datetime.fromisoformat(flush_before) if flush_before else None)
+    from django.conf import settings
+
+    return sync.drain(
+        audience_id,
+        action,
+        flush_before=datetime.fromisoformat(flush_before) if flush_before else None,
+        threads=settings.SYNC_REQUESTS_IN_FLIGHT_PER_SENDER,
+        linger_seconds=1.0,
+    )
 
 
 def retry_sweep() -> int:

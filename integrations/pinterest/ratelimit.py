@@ -2,11 +2,12 @@
 
 Pinterest allows about 7 requests per second per user token (Braze, API-NOTES
 5.3). Every request made with a token first reserves a send slot here. The
-slots for one token form a non-decreasing sequence in which slot k is at
+slots for one token form an increasing sequence in which slot k is at
 least `window` (one second plus a small margin) after slot k-rate: no
 rolling second ever sees rate+1 requests, yet every second can use all
 `rate` of them (spacing requests evenly at 1/rate loses a good part of the
-budget to jitter).
+budget to jitter). Consecutive slots are also half an even spacing apart,
+so a second's requests never reach Pinterest as one burst.
 
 The reservation is atomic across processes: a Lua script when Redis is
 configured; a row per token with a row lock on PostgreSQL; and, with the
@@ -64,11 +65,25 @@ def _window() -> float:
     return 1.0 + settings.SYNC_RATE_LIMIT_MARGIN_SECONDS
 
 
-def next_slot(recent: list[float], *, now: float, paused_until: float, rate: int, window: float) -> float:
+def _spacing(rate: int) -> float:
+    """The least time between two requests with one token: half an even spacing.
+
+    Without it, a backlog sends each second's 7 requests in one burst, and
+    Pinterest, answering them together, takes in the last of them later than
+    they left; the next second's first request then lands less than a second
+    after it. Half an even spacing spreads a burst over less than half a
+    second, so every second's budget is still usable in full.
+    """
+    return _window() / (2 * rate)
+
+
+def next_slot(
+    recent: list[float], *, now: float, paused_until: float, rate: int, window: float, spacing: float = 0.0
+) -> float:
     """The earliest send time allowed after the slots in `recent` (sorted)."""
     slot = max(now, paused_until)
     if recent:
-        slot = max(slot, recent[-1])
+        slot = max(slot, recent[-1] + spacing)
     if len(recent) >= rate:
         slot = max(slot, recent[-rate] + window)
     return slot
@@ -109,7 +124,7 @@ def _reserve_in_database(key: str, rate: int, window: float) -> tuple[float, flo
         row = _locked_row(key)
         now = _database_now()
         recent, paused_until = _live(row.recent, row.paused_until, now)
-        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window)
+        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate))
         recent.append(slot)
         row.recent = recent[-rate * 2:]
         row.paused_until = paused_until
@@ -132,7 +147,7 @@ local paused_until = state.paused_until or 0
 if paused_until > horizon then paused_until = 0 end
 state.paused_until = paused_until
 local slot = math.max(now, paused_until)
-if #recent > 0 then slot = math.max(slot, recent[#recent]) end
+if #recent > 0 then slot = math.max(slot, recent[#recent] + tonumber(ARGV[5])) end
 if #recent >= rate then slot = math.max(slot, recent[#recent - rate + 1] + window) end
 table.insert(recent, slot)
 while #recent > rate * 2 do table.remove(recent, 1) end
@@ -164,7 +179,9 @@ def _redis():
 
 
 def _reserve_in_redis(key: str, rate: int, window: float) -> tuple[float, float]:
-    slot, now = _redis().eval(_RESERVE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS)
+    slot, now = _redis().eval(
+        _RESERVE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS, _spacing(rate)
+    )
     return float(slot), float(now)
 
 
@@ -200,7 +217,7 @@ def _reserve_in_file(key: str, rate: int, window: float) -> tuple[float, float]:
     with _locked_file_state(key) as state:
         now = clock.now()
         recent, paused_until = _live(state["recent"], state["paused_until"], now)
-        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window)
+        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate))
         recent.append(slot)
         state["recent"] = recent[-rate * 2:]
         state["paused_until"] = paused_until
