@@ -115,9 +115,9 @@ class AdAccount(models.Model):
 
 
 class RateLimitWindow(models.Model):
-    """Send slots reserved for one Pinterest user token, shared by every process.
+    """The send times taken for one Pinterest user token, shared by every process.
 
-    `recent` holds the most recent reserved send times (epoch seconds);
+    `recent` holds the most recent send times (epoch seconds);
     `paused_until` is pushed forward by a 429 so every worker waits together.
     """
 

@@ -95,7 +95,7 @@ def connection_connect(
     # The user is known only now: count the call just made against their
     # budget, and send the rest through the shared limiter.
     key = ratelimit.key_for_user(account.id)
-    ratelimit.reserve(key)
+    ratelimit.record_request(key)
     ad_accounts = list(pinterest.PinterestClient(tokens.access_token, before_request=lambda: ratelimit.acquire(key)).ad_accounts())
 
     with transaction.atomic():

@@ -163,8 +163,8 @@ SYNC_REQUESTS_IN_FLIGHT_PER_SENDER = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_SENDER
 SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
 # Entering users wakes the sender at once (off only in tests that drive it by hand).
 SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
-# Spacing added to the rolling one-second window, so a request that leaves a
-# little late still never makes an 8th in any second at Pinterest.
+# Added to the rolling one-second window, so a request delayed between taking
+# its send time and Pinterest taking it in never makes an 8th in any second.
 SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.05)
 
 # --- Task queue (django-q2) -----------------------------------------------------

@@ -157,3 +157,25 @@ def test_slots_never_put_rate_plus_one_requests_in_a_second_and_use_the_whole_bu
     assert (len(slots) - 1) / (slots[-1] - slots[0]) > 6.5
     # A backlog's requests never leave as one burst: Pinterest takes them in one at a time.
     assert min(b - a for a, b in zip(slots, slots[1:])) >= spacing - 1e-9
+
+
+def test_a_caller_that_wakes_late_sends_at_once_and_no_second_gets_an_eighth_request():
+    """Nothing is reserved ahead: a late waker loses no slot, and what counts is when it really sends."""
+    rate, window, spacing = 7, 1.05, 1.05 / 14
+    recent: list[float] = []
+    sent: list[float] = []
+    now = 1000.0
+    asks = 0
+    for i in range(70):
+        while True:
+            asks += 1
+            wait = ratelimit.take(recent, now=now, paused_until=0.0, rate=rate, window=window, spacing=spacing)
+            if not wait:
+                sent.append(now)
+                break
+            now += wait + (0.03 if i % 3 == 0 else 0.0)  # a busy machine wakes some callers 30 ms late
+
+    assert asks <= 2 * len(sent)  # one wait per request at most: a late waker is never sent back to the queue
+    assert max_in_any_second(sent) == rate
+    assert (len(sent) - 1) / (sent[-1] - sent[0]) > 6.5
+    assert ratelimit.take(recent, now=now, paused_until=now + 1, rate=rate, window=window, spacing=spacing) >= 1

@@ -1,28 +1,32 @@
 """A per-token rate limit shared by every process and machine.
 
 Pinterest allows about 7 requests per second per user token (Braze, API-NOTES
-5.3). Every request made with a token first reserves a send slot here. The
-slots for one token form an increasing sequence in which slot k is at
-least `window` (one second plus a small margin) after slot k-rate: no
-rolling second ever sees rate+1 requests, yet every second can use all
-`rate` of them (spacing requests evenly at 1/rate loses a good part of the
-budget to jitter). Consecutive slots are also half an even spacing apart,
-so a second's requests never reach Pinterest as one burst.
+5.3). Every request made with a token first takes a send time here, at the
+moment it leaves: the send times of one token form an increasing sequence in
+which time k is at least `window` (one second plus a small margin) after
+time k-rate, so no rolling second ever sees rate+1 requests, yet every second
+can use all `rate` of them (spacing requests evenly at 1/rate loses a good
+part of the budget to jitter). Consecutive times are also half an even
+spacing apart, so a second's requests never reach Pinterest as one burst.
 
-The reservation is atomic across processes: a Lua script when Redis is
-configured; a row per token with a row lock on PostgreSQL; and, with the
-embedded SQLite (one machine by nature), a small file per token under an
-exclusive `flock`, so reserving a slot never waits behind the database's
-single write lock. What counts is when the request leaves, not
-when the slot was reserved: a caller that wakes later than its slot plus a
-small tolerance gives the slot up and reserves again.
+A caller asks for the token; if the next free time is later, it learns how
+long to wait, sleeps, and asks again. Nothing is reserved ahead, so a
+caller that wakes late (a busy machine) simply sends late: it neither
+crowds the next second nor leaves a slot unused. The margin covers what
+happens after the time is taken: building the last bytes, the network, and
+Pinterest taking the request in.
 
-A 429 pushes the token's next slot past the wait (Retry-After when present,
+Taking is atomic across processes: a Lua script when Redis is configured; a
+row per token with a row lock on PostgreSQL; and, with the embedded SQLite
+(one machine by nature), a small file per token under an exclusive `flock`,
+so taking a time never waits behind the database's single write lock.
+
+A 429 pushes the token's next time past the wait (Retry-After when present,
 else one second), so every worker pauses together.
 
 Times are read from the shared store's clock (Redis TIME, PostgreSQL's
 clock_timestamp(); the local clock for the one-machine SQLite file), so
-machines whose clocks disagree still share one timeline. Slots or pauses
+machines whose clocks disagree still share one timeline. Times or pauses
 further ahead than MAX_AHEAD_SECONDS can only come from a clock that jumped
 (or a test that travelled in time) and are ignored rather than slept on.
 """
@@ -43,17 +47,13 @@ from django.db import transaction
 from integrations import clock
 
 HISTORY_SECONDS = 5.0
-# Slots are spaced one second plus SYNC_RATE_LIMIT_MARGIN_SECONDS apart (per
-# `rate`); a request may leave up to the margin less this much after its
-# slot and still never make rate+1 in any second at Pinterest.
-JITTER_RESERVE_SECONDS = 0.04
-
-
-def late_tolerance() -> float:
-    """How late a caller may leave after its slot; later than this, it reserves again."""
-    return max(0.0, settings.SYNC_RATE_LIMIT_MARGIN_SECONDS - JITTER_RESERVE_SECONDS)
-# No legitimate slot or pause lies this far ahead (that is ~4,000 queued requests).
+# No legitimate send time or pause lies this far ahead.
 MAX_AHEAD_SECONDS = 600.0
+# A caller that wakes this close to its time takes it (sleep is not that precise).
+EARLY_GRANT_SECONDS = 0.002
+# A store clock that falls this far behind real time while a caller waits is
+# not moving (a test froze it): the caller sends rather than wait forever.
+STALLED_CLOCK_SECONDS = 0.5
 
 
 def key_for_user(pinterest_user_id: str) -> str:
@@ -89,6 +89,28 @@ def next_slot(
     return slot
 
 
+def take(
+    recent: list[float],
+    *,
+    now: float,
+    paused_until: float,
+    rate: int,
+    window: float,
+    spacing: float,
+    force: bool = False,
+) -> float:
+    """Take a send time now if one is free (recorded in `recent`, sorted); else the seconds to wait.
+
+    `force` records a request already made, whatever the limit says.
+    """
+    slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=spacing)
+    if not force and slot > now + EARLY_GRANT_SECONDS:
+        return slot - now
+    recent.append(now if force else slot)
+    recent.sort()
+    return 0.0
+
+
 def _live(recent: list[float], paused_until: float, now: float) -> tuple[list[float], float]:
     """The state that still matters at `now`: recent slots, sorted, and the pause."""
     horizon = now + MAX_AHEAD_SECONDS
@@ -119,24 +141,26 @@ def _locked_row(key: str):
     return row
 
 
-def _reserve_in_database(key: str, rate: int, window: float) -> tuple[float, float]:
+def _take_in_database(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
     with transaction.atomic():
         row = _locked_row(key)
         now = _database_now()
         recent, paused_until = _live(row.recent, row.paused_until, now)
-        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate))
-        recent.append(slot)
-        row.recent = recent[-rate * 2:]
-        row.paused_until = paused_until
-        row.save(update_fields=["recent", "paused_until"])
-    return slot, now
+        wait = take(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate),
+                    force=force)
+        if not wait:
+            row.recent = recent[-rate * 2:]
+            row.paused_until = paused_until
+            row.save(update_fields=["recent", "paused_until"])
+    return wait, now
 
 
-_RESERVE_LUA = """
+_TAKE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local rate = tonumber(ARGV[1]); local window = tonumber(ARGV[2])
 local history = tonumber(ARGV[3]); local horizon = now + tonumber(ARGV[4])
+local spacing = tonumber(ARGV[5]); local early = tonumber(ARGV[6]); local force = tonumber(ARGV[7])
 local data = redis.call('GET', KEYS[1])
 local state = {recent = {}, paused_until = 0}
 if data then state = cjson.decode(data) end
@@ -145,15 +169,19 @@ for _, t in ipairs(state.recent) do if t > now - history and t <= horizon then t
 table.sort(recent)
 local paused_until = state.paused_until or 0
 if paused_until > horizon then paused_until = 0 end
-state.paused_until = paused_until
 local slot = math.max(now, paused_until)
-if #recent > 0 then slot = math.max(slot, recent[#recent] + tonumber(ARGV[5])) end
+if #recent > 0 then slot = math.max(slot, recent[#recent] + spacing) end
 if #recent >= rate then slot = math.max(slot, recent[#recent - rate + 1] + window) end
-table.insert(recent, slot)
+if force == 0 and slot > now + early then
+  return {string.format('%.6f', slot - now), string.format('%.6f', now)}
+end
+if force == 1 then table.insert(recent, now) else table.insert(recent, slot) end
+table.sort(recent)
 while #recent > rate * 2 do table.remove(recent, 1) end
 state.recent = recent
+state.paused_until = paused_until
 redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return {string.format('%.6f', slot), string.format('%.6f', now)}
+return {'0', string.format('%.6f', now)}
 """
 
 _PAUSE_LUA = """
@@ -178,11 +206,12 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def _reserve_in_redis(key: str, rate: int, window: float) -> tuple[float, float]:
-    slot, now = _redis().eval(
-        _RESERVE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS, _spacing(rate)
+def _take_in_redis(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
+    wait, now = _redis().eval(
+        _TAKE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS, _spacing(rate),
+        EARLY_GRANT_SECONDS, int(force),
     )
-    return float(slot), float(now)
+    return float(wait), float(now)
 
 
 def _state_file(key: str) -> Path:
@@ -213,15 +242,15 @@ def _locked_file_state(key: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _reserve_in_file(key: str, rate: int, window: float) -> tuple[float, float]:
+def _take_in_file(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
     with _locked_file_state(key) as state:
         now = clock.now()
         recent, paused_until = _live(state["recent"], state["paused_until"], now)
-        slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate))
-        recent.append(slot)
+        wait = take(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate),
+                    force=force)
         state["recent"] = recent[-rate * 2:]
         state["paused_until"] = paused_until
-    return slot, now
+    return wait, now
 
 
 def _backend() -> str:
@@ -232,33 +261,35 @@ def _backend() -> str:
     return "database"
 
 
-def _reserve(key: str) -> tuple[float, float]:
-    """Reserve the next send slot for `key`: (slot, the store's time now), epoch seconds."""
+def _take(key: str, *, force: bool = False) -> tuple[float, float]:
+    """Take a send time for `key` now if one is free: (seconds to wait, 0 when taken; the store's time now)."""
     rate = settings.SYNC_RATE_LIMIT_PER_SECOND
     backend = _backend()
     if backend == "redis":
-        return _reserve_in_redis(key, rate, _window())
+        return _take_in_redis(key, rate, _window(), force)
     if backend == "file":
-        return _reserve_in_file(key, rate, _window())
-    return _reserve_in_database(key, rate, _window())
+        return _take_in_file(key, rate, _window(), force)
+    return _take_in_database(key, rate, _window(), force)
 
 
-def reserve(key: str) -> float:
-    """Reserve the next send slot for `key`; returns its epoch time (on the store's clock)."""
-    return _reserve(key)[0]
+def record_request(key: str) -> None:
+    """Count a request already made with this token (one made before its user was known)."""
+    _take(key, force=True)
 
 
 def acquire(key: str) -> None:
-    """Block until a request with this token may leave now."""
+    """Block until a request with this token may leave; it counts from now, so send it at once."""
+    waited_since = store_since = None
     while True:
-        slot, now = _reserve(key)
-        # Waited out on this machine's monotonic clock: real time, whatever
-        # the wall clock (or a time-travelling test) does meanwhile.
-        due = time.monotonic() + max(slot - now, 0.0)
-        clock.sleep(due - time.monotonic())
-        if time.monotonic() - due <= late_tolerance():
+        wait, store_now = _take(key)
+        if not wait:
             return
-        # Woke too late: sending now could crowd the next second. Try again.
+        if waited_since is None:
+            waited_since, store_since = time.monotonic(), store_now
+        elif store_now - store_since < time.monotonic() - waited_since - STALLED_CLOCK_SECONDS:
+            record_request(key)
+            return
+        clock.sleep(wait)
 
 
 def pause(key: str, seconds: float) -> None:
