@@ -224,6 +224,7 @@ def drain(
     budget_seconds: float = 60.0,
     threads: int = 1,
     linger_seconds: float = 0.0,
+    hand_over: bool = False,
 ) -> int:
     """Send batches for one audience and operation until nothing more is due.
 
@@ -232,6 +233,8 @@ def drain(
     the next ones are claimed and waiting for their send slots, so a slow
     answer does not leave the token's rate budget unused. `linger_seconds`
     is how long a sender finding nothing due waits for more before it stops.
+    With `hand_over`, a drain whose budget runs out while it is still
+    sending starts its successor (tasks must end before django-q2's timeout).
     """
     owner = uuid.uuid4().hex
     prefix = _drain_prefix(audience_id, action)
@@ -239,7 +242,7 @@ def drain(
         (
             f"{prefix}{i}"
             for i in range(settings.SYNC_SENDERS_PER_LIST)
-            if leases.acquire(f"{prefix}{i}", owner, seconds=settings.SYNC_LEASE_SECONDS)
+            if leases.acquire(f"{prefix}{i}", owner, seconds=_drain_lease_seconds())
         ),
         None,
     )
@@ -260,10 +263,10 @@ def drain(
                     sent = send_batch(audience_id, action, flush_before=flush) if flush else 0
             except ListHeld:
                 break
+            leases.renew(lease_name, owner, seconds=_drain_lease_seconds())
             if sent:
                 handled += sent
                 idle_until = None
-                leases.renew(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS)
                 continue
             # Nothing due. While users are entering, the next full batch is
             # usually a moment away: wait a little before giving up the
@@ -282,11 +285,22 @@ def drain(
 
     try:
         if threads <= 1:
-            return send_until_done()
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain") as pool:
-            return sum(future.result() for future in [pool.submit(in_own_thread) for _ in range(threads)])
+            handled = send_until_done()
+        else:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain") as pool:
+                handled = sum(future.result() for future in [pool.submit(in_own_thread) for _ in range(threads)])
     finally:
         leases.release(lease_name, owner)
+    if hand_over and handled and time.monotonic() >= deadline:
+        _enqueue("audiences.tasks.drain_list", audience_id, action, None)
+    return handled
+
+
+def _drain_lease_seconds() -> float:
+    """A drain renews its lease with every batch; one whose worker died stops
+    counting as running after this long (never longer than its records'
+    claims), so the loop starts another."""
+    return min(15, settings.SYNC_LEASE_SECONDS)
 
 
 def _flush_request(audience_id: int, action: str, flush_before: datetime) -> None:

@@ -42,6 +42,7 @@ def drain_list(audience_id: int, action: str, flush_before: str | None) -> int:
         flush_before=datetime.fromisoformat(flush_before) if flush_before else None,
         threads=settings.SYNC_REQUESTS_IN_FLIGHT_PER_SENDER,
         linger_seconds=1.0,
+        hand_over=True,
     )
 
 

@@ -154,10 +154,12 @@ SYNC_RATE_LIMIT_PER_SECOND = env_int("SYNC_RATE_LIMIT_PER_SECOND", 7)  # per Pin
 SYNC_WINDOW_SECONDS = env_float("SYNC_WINDOW_SECONDS", 5.0)  # batch window
 SYNC_RETRY_WINDOW_HOURS = env_float("SYNC_RETRY_WINDOW_HOURS", 13.0)  # then the user is errored
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)  # a claimed batch returns to pending after this
-SYNC_SENDERS_PER_LIST = env_int("SYNC_SENDERS_PER_LIST", 3)  # drain tasks per list and operation
+# Drain tasks per list and operation; each takes a worker, so one per list
+# leaves the other workers to other lists and tokens.
+SYNC_SENDERS_PER_LIST = env_int("SYNC_SENDERS_PER_LIST", 1)
 # Each drain task keeps this many requests in flight (threads), so the
 # token's 7 requests/s are used even when Pinterest takes a second to answer.
-SYNC_REQUESTS_IN_FLIGHT_PER_SENDER = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_SENDER", 3)
+SYNC_REQUESTS_IN_FLIGHT_PER_SENDER = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_SENDER", 8)
 # How long one sender-loop task ticks before handing over to its successor
 # (below the task timeout, which is below the broker's retry).
 SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
