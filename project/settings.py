@@ -167,7 +167,7 @@ SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
 SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
 # Added to the rolling one-second window, so a request delayed between taking
 # its send time and Pinterest taking it in never makes an 8th in any second.
-SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.05)
+SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.06)
 
 # --- Task queue (django-q2) -----------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -169,7 +169,7 @@ def test_a_caller_that_wakes_late_sends_at_once_and_no_second_gets_an_eighth_req
     for i in range(70):
         while True:
             asks += 1
-            wait = ratelimit.take(recent, now=now, paused_until=0.0, rate=rate, window=window, spacing=spacing)
+            wait, _ = ratelimit.take(recent, now=now, paused_until=0.0, rate=rate, window=window, spacing=spacing)
             if not wait:
                 sent.append(now)
                 break
@@ -178,4 +178,16 @@ def test_a_caller_that_wakes_late_sends_at_once_and_no_second_gets_an_eighth_req
     assert asks <= 2 * len(sent)  # one wait per request at most: a late waker is never sent back to the queue
     assert max_in_any_second(sent) == rate
     assert (len(sent) - 1) / (sent[-1] - sent[0]) > 6.5
-    assert ratelimit.take(recent, now=now, paused_until=now + 1, rate=rate, window=window, spacing=spacing) >= 1
+    assert ratelimit.take(recent, now=now, paused_until=now + 1, rate=rate, window=window, spacing=spacing)[0] >= 1
+
+
+def test_a_request_that_left_late_pushes_the_next_second_back_by_as_much():
+    rate, window, spacing = 7, 1.05, 0.075
+    recent: list[float] = []
+    taken = [ratelimit.take(recent, now=1000.0 + i * 0.1, paused_until=0.0, rate=rate, window=window,
+                            spacing=spacing)[1] for i in range(7)]
+    # The first request left 40 ms after its time (its thread waited for the interpreter).
+    recent = ratelimit.shifted(recent, taken[0], 0.04)
+
+    wait, _ = ratelimit.take(recent, now=1001.0, paused_until=0.0, rate=rate, window=window, spacing=spacing)
+    assert wait == pytest.approx(taken[0] + 0.04 + window - 1001.0)

@@ -51,6 +51,8 @@ HISTORY_SECONDS = 5.0
 MAX_AHEAD_SECONDS = 600.0
 # A caller that wakes this close to its time takes it (sleep is not that precise).
 EARLY_GRANT_SECONDS = 0.002
+# A caller that got its time this much after asking records the difference.
+LATE_SHIFT_SECONDS = 0.005
 # A store clock that falls this far behind real time while a caller waits is
 # not moving (a test froze it): the caller sends rather than wait forever.
 STALLED_CLOCK_SECONDS = 0.5
@@ -98,17 +100,24 @@ def take(
     window: float,
     spacing: float,
     force: bool = False,
-) -> float:
-    """Take a send time now if one is free (recorded in `recent`, sorted); else the seconds to wait.
+) -> tuple[float, float]:
+    """Take a send time now if one is free: (0, the time recorded in `recent`); else (seconds to wait, 0).
 
     `force` records a request already made, whatever the limit says.
     """
     slot = next_slot(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=spacing)
     if not force and slot > now + EARLY_GRANT_SECONDS:
-        return slot - now
-    recent.append(now if force else slot)
+        return slot - now, 0.0
+    taken = now if force else slot
+    recent.append(taken)
     recent.sort()
-    return 0.0
+    return 0.0, taken
+
+
+def shifted(recent: list[float], taken: float, by: float) -> list[float]:
+    """`recent` with the time `taken` moved `by` seconds later (its request left late)."""
+    # Stored times may be rounded (Redis keeps 14 digits); sent times are 70+ ms apart.
+    return sorted(t + by if abs(t - taken) < 0.001 else t for t in recent)
 
 
 def _live(recent: list[float], paused_until: float, now: float) -> tuple[list[float], float]:
@@ -141,18 +150,25 @@ def _locked_row(key: str):
     return row
 
 
-def _take_in_database(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
+def _take_in_database(key: str, rate: int, window: float, force: bool) -> tuple[float, float, float]:
     with transaction.atomic():
         row = _locked_row(key)
         now = _database_now()
         recent, paused_until = _live(row.recent, row.paused_until, now)
-        wait = take(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate),
-                    force=force)
+        wait, taken = take(recent, now=now, paused_until=paused_until, rate=rate, window=window,
+                           spacing=_spacing(rate), force=force)
         if not wait:
             row.recent = recent[-rate * 2:]
             row.paused_until = paused_until
             row.save(update_fields=["recent", "paused_until"])
-    return wait, now
+    return wait, now, taken
+
+
+def _shift_in_database(key: str, taken: float, by: float) -> None:
+    with transaction.atomic():
+        row = _locked_row(key)
+        row.recent = shifted(row.recent, taken, by)
+        row.save(update_fields=["recent"])
 
 
 _TAKE_LUA = """
@@ -173,15 +189,28 @@ local slot = math.max(now, paused_until)
 if #recent > 0 then slot = math.max(slot, recent[#recent] + spacing) end
 if #recent >= rate then slot = math.max(slot, recent[#recent - rate + 1] + window) end
 if force == 0 and slot > now + early then
-  return {string.format('%.6f', slot - now), string.format('%.6f', now)}
+  return {string.format('%.6f', slot - now), string.format('%.6f', now), '0'}
 end
-if force == 1 then table.insert(recent, now) else table.insert(recent, slot) end
+local taken = slot
+if force == 1 then taken = now end
+table.insert(recent, taken)
 table.sort(recent)
 while #recent > rate * 2 do table.remove(recent, 1) end
 state.recent = recent
 state.paused_until = paused_until
 redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return {'0', string.format('%.6f', now)}
+return {'0', string.format('%.6f', now), string.format('%.17g', taken)}
+"""
+
+_SHIFT_LUA = """
+local data = redis.call('GET', KEYS[1])
+if not data then return 0 end
+local state = cjson.decode(data)
+local taken = tonumber(ARGV[1]); local by = tonumber(ARGV[2])
+for i, t in ipairs(state.recent) do if math.abs(t - taken) < 0.001 then state.recent[i] = t + by end end
+table.sort(state.recent)
+redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
+return 1
 """
 
 _PAUSE_LUA = """
@@ -206,12 +235,12 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def _take_in_redis(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
-    wait, now = _redis().eval(
+def _take_in_redis(key: str, rate: int, window: float, force: bool) -> tuple[float, float, float]:
+    wait, now, taken = _redis().eval(
         _TAKE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS, _spacing(rate),
         EARLY_GRANT_SECONDS, int(force),
     )
-    return float(wait), float(now)
+    return float(wait), float(now), float(taken)
 
 
 def _state_file(key: str) -> Path:
@@ -242,15 +271,15 @@ def _locked_file_state(key: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _take_in_file(key: str, rate: int, window: float, force: bool) -> tuple[float, float]:
+def _take_in_file(key: str, rate: int, window: float, force: bool) -> tuple[float, float, float]:
     with _locked_file_state(key) as state:
         now = clock.now()
         recent, paused_until = _live(state["recent"], state["paused_until"], now)
-        wait = take(recent, now=now, paused_until=paused_until, rate=rate, window=window, spacing=_spacing(rate),
-                    force=force)
+        wait, taken = take(recent, now=now, paused_until=paused_until, rate=rate, window=window,
+                           spacing=_spacing(rate), force=force)
         state["recent"] = recent[-rate * 2:]
         state["paused_until"] = paused_until
-    return wait, now
+    return wait, now, taken
 
 
 def _backend() -> str:
@@ -261,8 +290,11 @@ def _backend() -> str:
     return "database"
 
 
-def _take(key: str, *, force: bool = False) -> tuple[float, float]:
-    """Take a send time for `key` now if one is free: (seconds to wait, 0 when taken; the store's time now)."""
+def _take(key: str, *, force: bool = False) -> tuple[float, float, float]:
+    """Take a send time for `key` now if one is free.
+
+    Returns (seconds to wait, 0 when taken; the store's time now; the time taken).
+    """
     rate = settings.SYNC_RATE_LIMIT_PER_SECOND
     backend = _backend()
     if backend == "redis":
@@ -277,12 +309,30 @@ def record_request(key: str) -> None:
     _take(key, force=True)
 
 
+def _shift(key: str, taken: float, by: float) -> None:
+    backend = _backend()
+    if backend == "redis":
+        _redis().eval(_SHIFT_LUA, 1, f"ratelimit:{key}", repr(taken), by)
+    elif backend == "file":
+        with _locked_file_state(key) as state:
+            state["recent"] = shifted(state["recent"], taken, by)
+    else:
+        _shift_in_database(key, taken, by)
+
+
 def acquire(key: str) -> None:
     """Block until a request with this token may leave; it counts from now, so send it at once."""
     waited_since = store_since = None
     while True:
-        wait, store_now = _take(key)
+        asked = time.monotonic()
+        wait, store_now, taken = _take(key)
         if not wait:
+            late = time.monotonic() - asked
+            if late > LATE_SHIFT_SECONDS:
+                # Taking the time took long (a busy machine, or threads queueing
+                # for the interpreter): the request leaves that much after the
+                # time recorded, so move the record, and the next second with it.
+                _shift(key, taken, late)
             return
         if waited_since is None:
             waited_since, store_since = time.monotonic(), store_now
