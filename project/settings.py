@@ -185,6 +185,11 @@ Q_CLUSTER = {
     "poll": 0.05,
     "bulk": 1,
     "label": "Task queue",
+    # A worker that has run a drain (8 threads, each with its batches and its
+    # database connection) keeps that memory after the drain ends; past this
+    # size (KiB, peak RSS) it is replaced by a fresh fork once its task ends,
+    # so the cluster's memory stays at about one busy worker's.
+    "max_rss": env_int("Q_MAX_RSS_KB", 100 * 1024),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
