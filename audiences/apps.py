@@ -24,10 +24,7 @@ def _resume_held_users(sender, connection, **kwargs) -> None:
     """After a reconnection, users held while the token was invalid are sent at once."""
     from django.utils import timezone
 
-    from audiences import sync
-    from audiences.models import SyncRecord
+    from audiences.sending import pump, records
 
-    SyncRecord.objects.filter(
-        state=SyncRecord.State.PENDING, audience__ad_account__connection=connection
-    ).update(next_attempt_at=timezone.now())
-    sync.wake()
+    if records.resume_held(connection_id=connection.pk, now=timezone.now()):
+        pump.wake()

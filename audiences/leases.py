@@ -1,7 +1,7 @@
 """Named, expiring leases shared by every process (conditional UPDATEs, no row locks).
 
 A lease only keeps workers from wasting effort on the same loop or list;
-the per-record claims in audiences.sync are what prevent double sends.
+the per-record claims in audiences.sending.records are what prevent double sends.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def renew(name: str, owner: str, *, seconds: float) -> bool:
 
 def release(name: str, owner: str) -> None:
     Lease.objects.filter(name=name, owner=owner).update(owner="", expires_at=None)
+
+
+def release_any(name: str) -> None:
+    """End the lease whoever holds it (a pump that started ends its start gate)."""
+    Lease.objects.filter(name=name).update(owner="", expires_at=None)
 
 
 def is_live(name: str) -> bool:

@@ -1,8 +1,8 @@
-"""The numbers a step shows, read from the records with aggregate queries.
+"""The numbers a step shows, read from its counts (audiences.step_counts).
 
-Nothing here is a stored counter, so nothing can drift: every user who
-entered a sync step has exactly one record in exactly one state, and
-Entered = Synced + Not Synced + Pending + Errored by construction.
+The counts move in the same transaction as the users' states, so reading
+them is a few rows at any size and Entered = Synced + Not Synced + Pending +
+Errored at every read.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from audiences import step_counts
 from audiences.models import AudienceMember, DelayRecord, Step, SyncRecord
 
 EXPLANATIONS = {
@@ -44,17 +43,12 @@ class StepMetrics:
 def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
     if is_last is None:
         is_last = not step.canvas.steps.filter(position__gt=step.position).exists()
+    counts = step_counts.for_step(step.pk)
     if step.kind == Step.Kind.DELAY:
-        counts = dict(
-            DelayRecord.objects.filter(step=step).values_list("state").annotate(n=Count("id")).values_list("state", "n")
-        )
         waiting = counts.get(DelayRecord.State.WAITING, 0)
         proceeded = counts.get(DelayRecord.State.PROCEEDED, 0)
         exited = counts.get(DelayRecord.State.EXITED, 0)
         return StepMetrics(waiting + proceeded + exited, proceeded, 0, 0, 0, 0, exited)
-    counts = dict(
-        SyncRecord.objects.filter(step=step).values_list("state").annotate(n=Count("id")).values_list("state", "n")
-    )
     synced = counts.get(SyncRecord.State.SYNCED, 0)
     not_synced = counts.get(SyncRecord.State.NOT_SYNCED, 0)
     pending = counts.get(SyncRecord.State.PENDING, 0)
@@ -82,24 +76,12 @@ def step_hourly_series(step: Step, *, hours: int = 48, now: datetime | None = No
     now = now or timezone.now()
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(hours=hours - 1)
-    records = SyncRecord.objects.filter(step=step)
-    entered = dict(
-        records.filter(entered_at__gte=start).annotate(hour=TruncHour("entered_at")).values("hour")
-        .annotate(n=Count("id")).values_list("hour", "n")
-    )
-    synced = dict(
-        records.filter(synced_at__gte=start).annotate(hour=TruncHour("synced_at")).values("hour")
-        .annotate(n=Count("id")).values_list("hour", "n")
-    )
-    errored = dict(
-        records.filter(errored_at__gte=start).annotate(hour=TruncHour("errored_at")).values("hour")
-        .annotate(n=Count("id")).values_list("hour", "n")
-    )
+    hours_seen = step_counts.hours_for_step(step.pk, start=start)
     series = []
     for i in range(hours):
         hour = start + timedelta(hours=i)
         series.append(
-            {"hour": hour, "entered": entered.get(hour, 0), "synced": synced.get(hour, 0), "errored": errored.get(hour, 0)}
+            dict(zip(("hour", "entered", "synced", "errored"), (hour, *hours_seen.get(hour, (0, 0, 0)))))
         )
     return series
 

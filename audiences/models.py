@@ -256,8 +256,56 @@ class SendLog(models.Model):
         indexes = [models.Index(fields=["audience", "-started_at"], name="sendlog_audience_recent")]
 
 
+class StepCount(models.Model):
+    """How many of a step's users are in one state, moved in the same transaction as the users.
+
+    Sync steps count pending, synced, not_synced and errored; delay steps
+    waiting, proceeded and exited. Reading a step's numbers is then a few
+    rows whatever the number of users, and stays exact: every writer of
+    SyncRecord and DelayRecord states adds to these counts in the transaction
+    that changes the states (audiences.step_counts).
+    """
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="counts", db_index=False)
+    state = models.CharField(max_length=12)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step", "state"], name="unique_step_count")]
+
+
+class StepHour(models.Model):
+    """Users of a step who entered, were synced and errored in one hour: the step's chart."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="hours", db_index=False)
+    hour = models.DateTimeField()
+    entered = models.BigIntegerField(default=0)
+    synced = models.BigIntegerField(default=0)
+    errored = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step", "hour"], name="unique_step_hour")]
+
+
+class DueList(models.Model):
+    """An audience and operation that may have users waiting: the sender's work list.
+
+    Whatever makes users pending (entering, a retry, a reconnection) touches
+    its row after committing, which is how the sender hears of new work
+    without a task per call; the sender forgets a row once no user of it
+    waits and nobody touched it for a while.
+    """
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="+", db_index=False)
+    action = models.CharField(max_length=10, choices=Step.Action.choices)
+    touched_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["audience", "action"], name="unique_due_list")]
+
+
 class Lease(models.Model):
-    """A named, expiring lock shared by every process (sender loop, per-list drains)."""
+    """A named, expiring lock shared by every process (the sender pumps and their start)."""
 
     name = models.CharField(max_length=200, unique=True)
     owner = models.CharField(max_length=64, blank=True)

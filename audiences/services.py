@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
-from audiences.bulk_sql import in_values
-from audiences.models import (
-    Audience,
-    AudienceList,
-    AudienceMember,
-    Canvas,
-    DelayRecord,
-    Step,
-    SyncRecord,
-)
+from audiences import step_counts
+from audiences.models import Audience, AudienceList, Canvas, DelayRecord, Step, SyncRecord
+from audiences.sending import ledger, pump, records
 from integrations.models import AdAccount, PinterestConnection, Workspace
 from integrations.pinterest import identifiers
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
@@ -268,6 +260,11 @@ class HashedUser:
     def has_any(self) -> bool:
         return bool(self.email_hash or self.idfa_hash or self.maid_hash)
 
+    @property
+    def identifiers(self) -> set[tuple[str, str]]:
+        """(list type, hash) of each identifier the user has."""
+        return {(t, h) for t, h in ((EMAIL, self.email_hash), (IDFA, self.idfa_hash), (MAID, self.maid_hash)) if h}
+
 
 @dataclass
 class EntryResult:
@@ -277,7 +274,6 @@ class EntryResult:
     already_in_audience: int = 0
     waiting: int = 0
     exited: int = 0
-    per_step: dict[int, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -352,17 +348,8 @@ def users_enter(
             write()
         if also is not None:
             also(result)
-    groups = _groups_touched(steps, result)
-    transaction.on_commit(lambda: _wake_sender(groups))
+    transaction.on_commit(pump.wake)
     return result
-
-
-def _groups_touched(steps: list[Step], result: EntryResult) -> set[tuple[int, str]]:
-    return {
-        (step.audience_id, step.action)
-        for step in steps
-        if step.pk in result.per_step and step.kind == Step.Kind.AUDIENCE_SYNC and step.audience_id
-    }
 
 
 def _walk(
@@ -377,7 +364,6 @@ def _walk(
     index = start
     while index < len(steps) and users:
         step = steps[index]
-        result.per_step[step.pk] = result.per_step.get(step.pk, 0) + len(users)
         if step.kind == Step.Kind.DELAY:
             waiting = [
                 DelayRecord(
@@ -391,7 +377,7 @@ def _walk(
                 )
                 for u in users
             ]
-            writes.append(lambda waiting=waiting: DelayRecord.objects.bulk_create(waiting, batch_size=500))
+            writes.append(lambda waiting=waiting, step=step: _delay_records_insert(step, waiting))
             result.waiting += len(users)
             return writes
         writes.append(_record_sync(step, users, now, result))
@@ -400,85 +386,32 @@ def _walk(
     return writes
 
 
+def _delay_records_insert(step: Step, waiting: list[DelayRecord]) -> None:
+    DelayRecord.objects.bulk_create(waiting, batch_size=500)
+    step_counts.add({(step.pk, DelayRecord.State.WAITING): len(waiting)})
+
+
 def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: EntryResult) -> Callable[[], None]:
     types = step.match_list_types
     matched = [u.for_types(types) for u in users]
-    already_in = set()
+    already_in: set[str] = set()
     if step.action == Step.Action.ADD and step.audience_id:
-        already_in = _already_members(step.audience_id, matched)
-    at = db_connection.ops.adapt_datetimefield_value(now)
-    head = (step.pk, step.audience_id, step.action)
-    params = []
+        already_in = ledger.members_with(step.audience_id, {u.external_id: u.identifiers for u in matched if u.has_any})
+    rows = []
     for user in matched:
         if not user.has_any:
-            state, synced_at = SyncRecord.State.NOT_SYNCED, None
+            state = SyncRecord.State.NOT_SYNCED
             result.not_synced += 1
         elif user.external_id in already_in:
-            state, synced_at = SyncRecord.State.SYNCED, at
+            state = SyncRecord.State.SYNCED
             result.already_in_audience += 1
         else:
-            state, synced_at = SyncRecord.State.PENDING, None
+            state = SyncRecord.State.PENDING
             result.pending += 1
-        params.append(
-            (*head, user.external_id, user.email_hash, user.idfa_hash, user.maid_hash, 0, state, 0, at, at,
-             synced_at, None, "", None, "")
-        )
-    return lambda: _insert_sync_records(params)
-
-
-_SYNC_RECORD_COLUMNS = (
-    "step_id", "audience_id", "action", "external_id", "email_hash", "idfa_hash", "maid_hash", "sent_types",
-    "state", "attempts", "entered_at", "next_attempt_at", "synced_at", "errored_at", "lease_owner",
-    "lease_expires_at", "last_error",
-)
-
-
-def _insert_sync_records(params: list[tuple]) -> None:
-    """Insert many records (rows in _SYNC_RECORD_COLUMNS order) with one prepared statement.
-
-    Entering is the hot path (a partner may post 10,000 users a call, a
-    backlog may be millions); the ORM's bulk_create spends most of its time
-    compiling SQL for batches of ~50 rows on SQLite, executemany does not.
-    """
-    table = connection_quote(SyncRecord._meta.db_table)
-    columns = ", ".join(_SYNC_RECORD_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_SYNC_RECORD_COLUMNS))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-    with db_connection.cursor() as cursor:
-        if db_connection.vendor == "postgresql":
-            # COPY is PostgreSQL's bulk path: ~10x executemany's rate.
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in params:
-                    copy.write_row(row)
-            return
-        for start in range(0, len(params), 5000):
-            cursor.executemany(sql, params[start:start + 5000])
-
-
-def connection_quote(name: str) -> str:
-    return db_connection.ops.quote_name(name)
-
-
-def _already_members(audience_id: int, users: list[HashedUser]) -> set[str]:
-    """External ids whose every identifier is already in the audience (the ledger says so)."""
-    wanted: dict[str, set[tuple[str, str]]] = {}
-    for u in users:
-        pairs = {(t, h) for t, h in ((EMAIL, u.email_hash), (IDFA, u.idfa_hash), (MAID, u.maid_hash)) if h}
-        if pairs:
-            wanted[u.external_id] = pairs
-    if not wanted or not AudienceMember.objects.filter(audience_id=audience_id).exists():
-        return set()
-    known: dict[str, set[tuple[str, str]]] = {}
-    ids_clause, ids_param = in_values("external_id", list(wanted))
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT external_id, list_type, identifier_hash FROM {connection_quote(AudienceMember._meta.db_table)} "
-            f"WHERE audience_id = %s AND is_member AND {ids_clause}",
-            [audience_id, ids_param],
-        )
-        for external_id, list_type, identifier_hash in cursor.fetchall():
-            known.setdefault(external_id, set()).add((list_type, identifier_hash))
-    return {eid for eid, pairs in wanted.items() if pairs <= known.get(eid, set())}
+        rows.append(records.row(step_id=step.pk, audience_id=step.audience_id, action=step.action,
+                                external_id=user.external_id, hashes=(user.email_hash, user.idfa_hash, user.maid_hash),
+                                state=state, now=now))
+    return lambda: records.insert(rows, now=now)
 
 
 def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
@@ -509,19 +442,14 @@ def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
             if updated != len(rows):
                 transaction.set_rollback(True)
                 continue
+            step_counts.add({(step.pk, DelayRecord.State.WAITING): -updated, (step.pk, new_state): updated})
             users = [HashedUser(r.external_id, r.email_hash, r.idfa_hash, r.maid_hash) for r in rows]
-            for write in _walk(steps, index + 1, users, now, EntryResult()):
+            result = EntryResult()
+            for write in _walk(steps, index + 1, users, now, result):
                 write()
+            transaction.on_commit(pump.wake)
             moved += len(rows)
-    if moved:
-        transaction.on_commit(_wake_sender)
     return moved
-
-
-def _wake_sender(groups: set[tuple[int, str]] | None = None) -> None:
-    from audiences import sync
-
-    sync.wake(groups)
 
 
 # --- Retrying -------------------------------------------------------------------------------------
@@ -529,39 +457,17 @@ def _wake_sender(groups: set[tuple[int, str]] | None = None) -> None:
 
 def records_retry_errored(*, step: Step) -> int:
     """Give a step's errored users another 13-hour window, sending them at once."""
-    now = timezone.now()
-    with transaction.atomic():
-        count = SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).update(
-            state=SyncRecord.State.PENDING,
-            entered_at=now,
-            next_attempt_at=now,
-            errored_at=None,
-            attempts=0,
-            lease_owner="",
-            lease_expires_at=None,
-        )
+    count = records.retry_errored(step_id=step.pk, now=timezone.now())
     if count:
-        transaction.on_commit(_wake_sender)
+        transaction.on_commit(pump.wake)
     return count
 
 
 def records_error_expired(*, now: datetime | None = None) -> int:
     """Users not sent within the retry window (13 h after entering) become errored."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.SYNC_RETRY_WINDOW_HOURS)
-    expired = SyncRecord.objects.filter(state=SyncRecord.State.PENDING, entered_at__lte=cutoff).exclude(
-        lease_expires_at__gt=now
+    errored = records.error_expired(
+        now=now or timezone.now(), retry_window=timedelta(hours=settings.SYNC_RETRY_WINDOW_HOURS)
     )
-    errored = 0
-    for last_error in list(expired.values_list("last_error", flat=True).distinct()):
-        reason = last_error or "Not sent within the retry window."
-        errored += expired.filter(last_error=last_error).update(
-            state=SyncRecord.State.ERRORED,
-            errored_at=now,
-            last_error=f"Gave up after {settings.SYNC_RETRY_WINDOW_HOURS:g} hours: {reason}"[:1000],
-            lease_owner="",
-            lease_expires_at=None,
-        )
     if errored:
         logger.info("%d users errored after the retry window", errored)
     return errored

@@ -6,9 +6,8 @@ Schedules are declared here and installed idempotently by
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from audiences import lifecycle, services, sync
+from audiences import lifecycle, services
+from audiences.sending import pump
 
 # name -> (function, minutes between runs)
 SCHEDULES = {
@@ -21,29 +20,18 @@ SCHEDULES = {
 }
 
 
-def sender_loop() -> None:
-    sync.sender_loop()
+
+def sender_pump(slot: int) -> int:
+    return pump.run(slot)
 
 
-def sender_watchdog() -> None:
-    """Start a sender loop when none holds the lease (after a crash or a restart)."""
-    from audiences import leases
+def sender_watchdog() -> int:
+    """Start a pump for each slot whose pump died (a crash, a restart) while users wait."""
+    from audiences.models import DueList
 
-    if not leases.is_live(sync.LOOP_LEASE):
-        sync._enqueue("audiences.tasks.sender_loop")
-
-
-def drain_list(audience_id: int, action: str, flush_before: str | None) -> int:
-    from django.conf import settings
-
-    return sync.drain(
-        audience_id,
-        action,
-        flush_before=datetime.fromisoformat(flush_before) if flush_before else None,
-        threads=settings.SYNC_REQUESTS_IN_FLIGHT_PER_SENDER,
-        linger_seconds=1.0,
-        hand_over=True,
-    )
+    if not DueList.objects.exists():
+        return 0
+    return pump.ensure_running()
 
 
 def retry_sweep() -> int:

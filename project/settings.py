@@ -154,15 +154,18 @@ SYNC_RATE_LIMIT_PER_SECOND = env_int("SYNC_RATE_LIMIT_PER_SECOND", 7)  # per Pin
 SYNC_WINDOW_SECONDS = env_float("SYNC_WINDOW_SECONDS", 5.0)  # batch window
 SYNC_RETRY_WINDOW_HOURS = env_float("SYNC_RETRY_WINDOW_HOURS", 13.0)  # then the user is errored
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)  # a claimed batch returns to pending after this
-# Drain tasks per list and operation; each takes a worker, so one per list
-# leaves the other workers to other lists and tokens.
-SYNC_SENDERS_PER_LIST = env_int("SYNC_SENDERS_PER_LIST", 1)
-# Each drain task keeps this many requests in flight (threads), so the
-# token's 7 requests/s are used even when Pinterest takes a second to answer.
-SYNC_REQUESTS_IN_FLIGHT_PER_SENDER = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_SENDER", 8)
-# How long one sender-loop task ticks before handing over to its successor
-# (below the task timeout, which is below the broker's retry).
-SYNC_SENDER_LOOP_SECONDS = env_float("SYNC_SENDER_LOOP_SECONDS", 40.0)
+# The sender: SYNC_PUMPS long-running pump tasks (each holds one django-q2
+# worker; lists are shared out among them by Pinterest user), each with up to
+# SYNC_PUMP_THREADS sender threads, keeping at most
+# SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN requests of one Pinterest user in flight,
+# so the token's 7 requests/s are used even when Pinterest answers slowly and
+# one user's backlog never takes another's room.
+SYNC_PUMPS = env_int("SYNC_PUMPS", 1)
+SYNC_PUMP_THREADS = env_int("SYNC_PUMP_THREADS", 32)
+SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN", 6)
+# How long one pump task runs before handing over to its successor (below the
+# task timeout, which is below the broker's retry).
+SYNC_PUMP_SECONDS = env_float("SYNC_PUMP_SECONDS", 40.0)
 # Entering users wakes the sender at once (off only in tests that drive it by hand).
 SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
 # Added to the rolling one-second window, so a request delayed between taking
@@ -174,8 +177,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {
     "name": "audience-sync",
     "workers": env_int("Q_WORKERS", 4),
-    # The sender loop runs ~40 s per task: timeout above that, retry above the
-    # timeout so the ORM broker never hands a running task to a second worker.
+    # A pump runs ~40 s, then lets its requests in flight finish (each bounded
+    # by PINTEREST_HTTP_TIMEOUT): timeout above that, retry above the timeout so
+    # the ORM broker never hands a running task to a second worker.
     "timeout": 90,
     "retry": 120,
     "max_attempts": 1,
@@ -185,8 +189,8 @@ Q_CLUSTER = {
     "poll": 0.05,
     "bulk": 1,
     "label": "Task queue",
-    # A worker that has run a drain (8 threads, each with its batches and its
-    # database connection) keeps that memory after the drain ends; past this
+    # A worker that has run a pump (its threads, each with its batches and its
+    # database connection) keeps that memory after the pump ends; past this
     # size (KiB, peak RSS) it is replaced by a fresh fork once its task ends,
     # so the cluster's memory stays at about one busy worker's.
     "max_rss": env_int("Q_MAX_RSS_KB", 100 * 1024),

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from audiences import lifecycle, services, sync
+from audiences import lifecycle, services
+from audiences.sending.pump import send_due_now
 from audiences.models import Audience, Step, SyncRecord
 from tests.conftest import make_users
 
@@ -31,7 +32,7 @@ def step(add_canvas):
 
 def test_it_shows_the_seven_numbers_after_a_sync(client, alice, add_canvas, step):
     services.users_enter(canvas=add_canvas, users=make_users(5) + [{"external_id": "no-email"}])
-    sync.run_once()
+    send_due_now()
     client.force_login(alice)
 
     page = client.get(reverse("admin:audiences_step_analytics", args=[step.pk])).content.decode()
@@ -66,7 +67,7 @@ def test_it_retries_errored_users(client, alice, add_canvas, step):
 
     assert messages_of(response) == ["3 errored users will be sent again now."]
     assert number(response.content.decode(), "pending") == 3
-    sync.run_once()
+    send_due_now()
     page = client.get(url).content.decode()
     assert number(page, "synced") == 3 and number(page, "errored") == 0
 
@@ -129,7 +130,7 @@ def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acm
                                                               monkeypatch):
     monkeypatch.setattr(sandbox.state, "ready_threshold", 3)
     services.users_enter(canvas=add_canvas, users=make_users(3))
-    sync.run_once()
+    send_due_now()
     lifecycle.audiences_sweep(force=True)
     seed = Audience.objects.get(name="Welcome audience")
     assert seed.pinterest_audience_id
@@ -152,7 +153,7 @@ def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acm
 def test_it_creates_an_actalike_audience_once_ready(client, alice, add_canvas, step, sandbox, monkeypatch):
     monkeypatch.setattr(sandbox.state, "ready_threshold", 3)
     services.users_enter(canvas=add_canvas, users=make_users(3))
-    sync.run_once()
+    send_due_now()
     client.force_login(alice)
     url = reverse("admin:audiences_step_analytics", args=[step.pk])
     assert "Create Actalike audience" not in client.get(url).content.decode()

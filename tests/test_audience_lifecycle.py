@@ -1,8 +1,12 @@
 """Audiences follow Pinterest's rules: a draft, then a customer list, then the audience once the list is READY."""
 
-import pytest
+import time
 
-from audiences import lifecycle, services, sync
+import pytest
+from django.db import connection as db_connection
+
+from audiences import lifecycle, services
+from audiences.sending.pump import send_due_now
 from audiences.models import Audience, SendLog
 from tests.conftest import make_users
 
@@ -23,7 +27,7 @@ def test_a_new_audience_is_a_draft_whose_name_is_checked_at_once(acme, ad_accoun
 def test_the_first_batch_creates_the_list_and_the_sweeper_creates_the_audience_when_ready(sandbox, add_canvas):
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(150))
-    sync.run_once()
+    send_due_now()
 
     audience.refresh_from_db()
     assert audience.status == Audience.Status.WAITING_FOR_LIST
@@ -41,14 +45,14 @@ def test_the_first_batch_creates_the_list_and_the_sweeper_creates_the_audience_w
 def test_a_small_list_stays_waiting_until_it_reaches_100_users(sandbox, add_canvas):
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(40))
-    sync.run_once()
+    send_due_now()
     lifecycle.audiences_sweep()
     audience.refresh_from_db()
     assert audience.status == Audience.Status.WAITING_FOR_LIST
     assert audience.lists.get().pinterest_status == "TOO_SMALL"
 
     services.users_enter(canvas=add_canvas, users=make_users(80, start=40))
-    sync.run_once()
+    send_due_now()
     lifecycle.audiences_sweep()
     audience.refresh_from_db()
     assert audience.status == Audience.Status.READY
@@ -57,7 +61,7 @@ def test_a_small_list_stays_waiting_until_it_reaches_100_users(sandbox, add_canv
 def test_an_audience_deleted_on_pinterest_is_recreated_from_its_list(sandbox, add_canvas):
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(120))
-    sync.run_once()
+    send_due_now()
     lifecycle.audiences_sweep()
     audience.refresh_from_db()
     first_id = audience.pinterest_audience_id
@@ -84,41 +88,45 @@ def test_an_existing_audience_is_used_through_its_customer_list(sandbox, acme, a
     services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
     services.canvas_launch(canvas=canvas)
     services.users_enter(canvas=canvas, users=make_users(10))
-    sync.run_once()
+    send_due_now()
 
     assert audience.lists.get().pinterest_customer_list_id == made.id
     assert len(sandbox.state.customer_list_records(made.id)) == 130
     assert not SendLog.objects.filter(operation="CREATE_LIST").exists()
 
 
-def test_a_batch_that_meets_its_list_being_created_waits_for_it_instead_of_backing_off(
-    sandbox, add_canvas, monkeypatch
-):
-    """An audience's first seconds: several drains start at once and only one may create the list."""
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_meets_its_list_being_created_waits_for_it_instead_of_backing_off(sandbox, add_canvas):
+    """An audience's first second: several requests start at once and only one may create the list."""
+    import threading
+
     from audiences import leases
     from audiences.models import SyncRecord
+    from audiences.sending import delivery
+    from audiences.sending import pinterest as to_pinterest
 
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(300))
-    creating = f"create-list:{audience.pk}:EMAIL"
-    assert leases.acquire(creating, "another-worker", seconds=60)
-    real_sleep = sync.time.sleep
+    sandbox.state.set_faults(latency_ms=700)  # the other sender's create takes a while
 
-    finished = []
+    def other_sender_creates_the_list():
+        try:
+            to_pinterest.send(audience, "add", [make_hash(i) for i in range(100)])
+        finally:
+            db_connection.close()
 
-    def other_worker_finishes_creating(seconds):
-        if not finished:
-            finished.append(True)
-            leases.release(creating, "another-worker")
-            sync._create_list(audience, "EMAIL", [make_hash(i) for i in range(100)])
-        real_sleep(seconds)
+    other = threading.Thread(target=other_sender_creates_the_list)
+    other.start()
+    deadline = time.monotonic() + 10
+    while not leases.is_live(f"create-list:{audience.pk}"):
+        assert time.monotonic() < deadline, "the other sender never started creating the list"
+        time.sleep(0.01)
+    delivered = delivery.send_batch(audience.pk, "add")
+    other.join()
 
-    monkeypatch.setattr(sync.time, "sleep", other_worker_finishes_creating)
-    handled = sync.send_batch(audience.pk, "add", flush_before=sync.timezone.now())
-
-    assert handled == 300
+    assert delivered.handled == 300
     records = SyncRecord.objects.filter(step__canvas=add_canvas)
-    assert records.filter(state="synced", attempts=0).count() == 300
+    assert records.filter(state="synced", attempts=0).count() == 300  # sent at the first try, no backoff
     assert list(SendLog.objects.order_by("id").values_list("operation", "outcome")) == [
         ("CREATE_LIST", "ok"), ("ADD", "ok")
     ]

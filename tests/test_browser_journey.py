@@ -48,7 +48,8 @@ def shot(page, name: str) -> None:
 
 
 def test_it_takes_a_marketer_from_sign_in_to_synced_users(transactional_db, live_server, sandbox, alice, browser_page):
-    from audiences import services, sync
+    from audiences import services
+    from audiences.sending.pump import send_due_now
     from audiences.models import Canvas
 
     page = browser_page
@@ -119,7 +120,7 @@ def test_it_takes_a_marketer_from_sign_in_to_synced_users(transactional_db, live
 
     # Users enter and are sent; the analytics page shows them synced.
     services.users_enter(canvas=Canvas.objects.get(pk=canvas.pk), users=make_users(25) + [{"external_id": "anon"}])
-    sync.run_once()
+    send_due_now()
     page.goto(f"{base}/admin/audiences/canvas/step/{step.pk}/analytics/")
     assert page.inner_text("#number-synced .value") == "25"
     assert page.inner_text("#number-entered .value") == "26"

@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from audiences import services, sync
+from audiences import services
+from audiences.sending.pump import send_due_now
 from audiences.metrics import canvas_metrics
 from audiences.models import AudienceMember, Step
 from tests.conftest import make_users
@@ -33,7 +34,7 @@ def test_it_adds_waits_30_days_then_removes(sandbox, add_wait_remove):
     canvas = add_wait_remove
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         services.users_enter(canvas=canvas, users=make_users(150))
-        sync.run_once()
+        send_due_now()
         add, delay, remove = numbers(canvas)
         assert (add["entered"], add["synced"], add["proceeded"], add["exited"]) == (150, 150, 150, 0)
         assert (delay["entered"], delay["proceeded"]) == (150, 0)
@@ -46,7 +47,7 @@ def test_it_adds_waits_30_days_then_removes(sandbox, add_wait_remove):
 
         traveller.shift(timedelta(days=1, seconds=1))
         assert services.delays_advance() == 150
-        sync.run_once()
+        send_due_now()
 
     add, delay, remove = numbers(canvas)
     assert (delay["entered"], delay["proceeded"], delay["exited"]) == (150, 150, 0)

@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from audiences import services, sync
+from audiences import services
+from audiences.sending.pump import send_due_now
 from audiences.metrics import step_metrics
 from audiences.models import Audience, SyncRecord
 from tests.conftest import make_users
@@ -27,7 +28,7 @@ def test_it_sends_10000_users_hashed_in_at_most_6_requests(sandbox, add_canvas):
     step = add_canvas.steps.get()
 
     services.users_enter(canvas=add_canvas, users=make_users(10_000))
-    sync.run_once()
+    send_due_now()
 
     requests = customer_list_requests(sandbox)
     assert len(requests) <= 6
@@ -48,7 +49,7 @@ def test_it_counts_users_without_a_match_field_as_not_synced_and_never_sends_the
     users = make_users(5) + [{"external_id": "no-email", "ios_idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"}]
 
     result = services.users_enter(canvas=add_canvas, users=users)
-    sync.run_once()
+    send_due_now()
 
     assert result.not_synced == 1
     numbers = step_metrics(step)

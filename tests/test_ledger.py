@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from audiences import services, sync
+from audiences import services
+from audiences.sending.pump import send_due_now
 from audiences.metrics import audience_member_count, step_metrics
 from audiences.models import Audience, Step
 from tests.conftest import make_users
@@ -25,11 +26,11 @@ def list_requests(sandbox):
 
 def test_a_member_who_enters_again_is_not_sent_again(sandbox, add_canvas):
     services.users_enter(canvas=add_canvas, users=make_users(5))
-    sync.run_once()
+    send_due_now()
     sent_before = len(list_requests(sandbox))
 
     result = services.users_enter(canvas=add_canvas, users=make_users(5))
-    sync.run_once()
+    send_due_now()
 
     assert result.already_in_audience == 5
     assert len(list_requests(sandbox)) == sent_before
@@ -47,13 +48,13 @@ def test_a_remove_step_sends_every_identifier_ever_added(sandbox, acme, ad_accou
     services.canvas_launch(canvas=remover)
 
     services.users_enter(canvas=adder, users=[{"external_id": "jane", "email": "jane@old.example"}])
-    sync.run_once()
+    send_due_now()
     services.users_enter(canvas=adder, users=[{"external_id": "jane", "email": "jane@new.example"}])
-    sync.run_once()
+    send_due_now()
     assert audience_member_count(audience.pk) == 1
 
     services.users_enter(canvas=remover, users=[{"external_id": "jane", "email": "jane@new.example"}])
-    sync.run_once()
+    send_due_now()
 
     removal = list_requests(sandbox)[-1]
     assert removal["method"] == "PATCH" and removal["records"] == 2
@@ -65,5 +66,5 @@ def test_a_remove_step_sends_every_identifier_ever_added(sandbox, acme, ad_accou
 def test_the_ledger_says_who_is_in_the_audience(sandbox, add_canvas):
     services.users_enter(canvas=add_canvas, users=make_users(7))
     assert audience_member_count(add_canvas.steps.get().audience_id) == 0  # nothing accepted yet
-    sync.run_once()
+    send_due_now()
     assert audience_member_count(add_canvas.steps.get().audience_id) == 7

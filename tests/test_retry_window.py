@@ -6,7 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from audiences import services, sync
+from audiences import services
+from audiences.sending import delivery
+from audiences.sending.pump import send_due_now
 from audiences.metrics import step_metrics
 from audiences.models import SendLog, SyncRecord
 from tests.conftest import make_users
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def retry_until(deadline, traveller):
     """Act as the schedules would: send when due, sweep expired users, until `deadline`."""
     while True:
-        sync.run_once()
+        send_due_now()
         services.records_error_expired()
         record = SyncRecord.objects.get()
         if record.state != SyncRecord.State.PENDING:
@@ -67,9 +69,9 @@ def test_it_syncs_the_user_when_pinterest_recovers_at_12_hours(sandbox, add_canv
 
 
 def test_it_backs_off_exponentially_with_jitter_and_honours_retry_after():
-    waits = [sync.backoff_seconds(attempt) for attempt in range(1, 12)]
-    assert waits[0] <= 2.0 and waits[5] >= 32 * 0.5 and max(waits) <= sync.BACKOFF_CAP_SECONDS
-    assert sync.backoff_seconds(1, retry_after=30) == 30
+    waits = [delivery.backoff_seconds(attempt) for attempt in range(1, 12)]
+    assert waits[0] <= 2.0 and waits[5] >= 32 * 0.5 and max(waits) <= delivery.BACKOFF_CAP_SECONDS
+    assert delivery.backoff_seconds(1, retry_after=30) == 30
 
 
 def test_it_retries_errored_users_on_request(sandbox, add_canvas):
@@ -83,7 +85,7 @@ def test_it_retries_errored_users_on_request(sandbox, add_canvas):
 
     sandbox.state.set_faults(rate_429=0.0)
     assert services.records_retry_errored(step=step) == 3
-    sync.run_once()
+    send_due_now()
 
     numbers = step_metrics(step)
     assert (numbers.synced, numbers.errored) == (3, 0)

@@ -10,7 +10,7 @@ import time_machine
 from django.db import connection as db_connection
 
 from audiences import services as audience_services
-from audiences import sync
+from audiences.sending.pump import send_due_now
 from audiences.metrics import step_metrics
 from integrations import services
 from integrations.models import PinterestConnection
@@ -176,12 +176,12 @@ def test_a_token_revoked_mid_sync_holds_users_pending_and_reconnecting_sends_the
 ):
     step = add_canvas.steps.get()
     audience_services.users_enter(canvas=add_canvas, users=make_users(120))
-    sync.run_once()
+    send_due_now()
     assert step_metrics(step).synced == 120
 
     sandbox.state.revoke_user(pinterest_user["user"]["id"])  # the user removed our app's access
     audience_services.users_enter(canvas=add_canvas, users=make_users(30, start=120))
-    sync.run_once()
+    send_due_now()
 
     connection = add_canvas.workspace.pinterest_connection
     connection.refresh_from_db()
@@ -194,14 +194,14 @@ def test_a_token_revoked_mid_sync_holds_users_pending_and_reconnecting_sends_the
     assert "Needs reconnecting" in page and connection.last_error in page
 
     before = len(sandbox.state.requests_log())
-    sync.run_once()
+    send_due_now()
     assert len(sandbox.state.requests_log()) == before  # no more calls with the dead token
     assert step_metrics(step).pending == 30
 
     fresh = sandbox.state.issue_tokens(pinterest_user["user"]["id"])
     with django_capture_on_commit_callbacks(execute=True):
         services.connection_connect(workspace=add_canvas.workspace, tokens=token_set(fresh))
-    sync.run_once()
+    send_due_now()
 
     assert reload(connection).status == PinterestConnection.Status.VALID
     numbers = step_metrics(step)
@@ -216,7 +216,7 @@ def test_disconnecting_holds_users_pending(add_canvas, sandbox, connection):
     before = len(sandbox.state.requests_log())
 
     audience_services.users_enter(canvas=add_canvas, users=make_users(10))
-    sync.run_once()
+    send_due_now()
 
     assert step_metrics(step).pending == 10
     assert len(sandbox.state.requests_log()) == before

@@ -1,0 +1,208 @@
+"""The one module of `audiences` that talks to Pinterest (integrations.pinterest).
+
+It turns what the service wants (send these identifiers to an audience,
+read an existing audience, make the audience once its list is ready) into
+Pinterest's operations, writes the send log around each request, and
+turns Pinterest's errors into three things a caller can act on:
+
+- `Held`: the workspace's connection cannot be used; wait for a reconnect.
+- `TryLater`: rate limited, Pinterest unavailable, or busy here; try again.
+- `Refused`: Pinterest refused this request for good.
+
+An audience is one Pinterest customer list holding every identifier type
+(Pinterest's records "can be any combination of emails, MAIDs, or IDFAs"
+under one declared list_type; API-NOTES "Mixing identifier types"), so
+every synced user is reachable through the one audience the marketer picked.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from audiences import leases
+from audiences.models import Audience, AudienceList, SendLog
+from integrations.crypto import TokenDecryptionError
+from integrations.pinterest import client as pinterest
+from integrations.pinterest.identifiers import EMAIL
+from integrations.services import ConnectionUnusable, with_pinterest
+
+T = TypeVar("T")
+
+
+class Held(Exception):
+    """The connection cannot be used (token refused or unreadable): users wait until the workspace reconnects."""
+
+
+class TryLater(Exception):
+    """Not sent this time, for a reason that passes (429, 5xx, timeout, a list being created)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Refused(Exception):
+    """Pinterest refused the request for good (a 4xx other than 401 and 429)."""
+
+
+def _translated(exc: Exception) -> Exception:
+    """What a caller must do about a failed call."""
+    if isinstance(exc, ConnectionUnusable | TokenDecryptionError):
+        return Held(str(exc))
+    if isinstance(exc, pinterest.RateLimited):
+        return TryLater(str(exc), retry_after=exc.retry_after)
+    if isinstance(exc, pinterest.RequestError):
+        return Refused(str(exc))
+    return TryLater(str(exc))  # transient, or an auth error a refresh did not settle
+
+
+# --- Sending users ------------------------------------------------------------------------------------
+
+
+def send(audience: Audience, action: str, hashes: list[str]) -> None:
+    """One request that adds (or removes) these identifier hashes to the audience's customer list.
+
+    The first add of a new audience creates the list (Pinterest creates
+    lists with records only). A remove before any list exists has nothing
+    to remove.
+    """
+    customer_list = audience_list(audience)
+    if customer_list is None:
+        if action == "remove":
+            return
+        _create_list(audience, hashes)
+        return
+    operation = "ADD" if action == "add" else "REMOVE"
+    _logged(
+        audience, operation, customer_list.pinterest_customer_list_id, len(hashes),
+        lambda client: client.customer_list_update(
+            audience.ad_account.pinterest_id, customer_list.pinterest_customer_list_id,
+            operation=operation, records=hashes,
+        ),
+    )
+
+
+def audience_list(audience: Audience) -> AudienceList | None:
+    """The customer list the audience wraps (an email list first, for audiences made with one list per type)."""
+    return (
+        AudienceList.objects.filter(audience=audience)
+        .exclude(pinterest_customer_list_id="")
+        .order_by(Case(When(list_type=EMAIL, then=Value(0)), default=Value(1), output_field=IntegerField()), "pk")
+        .first()
+    )
+
+
+LIST_CREATE_WAIT_SECONDS = 10.0
+
+
+def _create_list(audience: Audience, hashes: list[str]) -> None:
+    lease_name = f"create-list:{audience.pk}"
+    owner = uuid.uuid4().hex
+    if not leases.acquire(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS):
+        # Another sender is creating it (an audience's first second): wait and
+        # send into it, rather than back off and miss the first second's budget.
+        _send_when_list_exists(audience, hashes)
+        return
+    try:
+        if audience_list(audience) is not None:
+            return send(audience, "add", hashes)
+        name = f"{audience.name} · synced"
+        adopted = _list_created_by_a_lost_request(audience, name)
+        if adopted is not None:
+            _store_list(audience, adopted)
+            return send(audience, "add", hashes)
+        created = _logged(
+            audience, "CREATE_LIST", "", len(hashes),
+            lambda client: client.customer_list_create(
+                audience.ad_account.pinterest_id, name=name, list_type=EMAIL, records=hashes
+            ),
+        )
+        _store_list(audience, created)
+    finally:
+        leases.release(lease_name, owner)
+
+
+def _send_when_list_exists(audience: Audience, hashes: list[str]) -> None:
+    deadline = time.monotonic() + LIST_CREATE_WAIT_SECONDS
+    while True:
+        creating = leases.is_live(f"create-list:{audience.pk}")
+        if audience_list(audience) is not None:
+            return send(audience, "add", hashes)
+        if not creating or time.monotonic() > deadline:
+            raise TryLater("The audience's customer list is being created.", retry_after=1.0)
+        time.sleep(0.05)
+
+
+def _store_list(audience: Audience, customer_list: pinterest.CustomerList) -> None:
+    with transaction.atomic():
+        AudienceList.objects.update_or_create(
+            audience=audience, list_type=EMAIL,
+            defaults={"pinterest_customer_list_id": customer_list.id, "pinterest_status": customer_list.status},
+        )
+        Audience.objects.filter(pk=audience.pk, status=Audience.Status.DRAFT).update(
+            status=Audience.Status.WAITING_FOR_LIST
+        )
+
+
+def _list_created_by_a_lost_request(audience: Audience, name: str) -> pinterest.CustomerList | None:
+    """A create whose answer was lost (worker killed, timeout) may have made the list at Pinterest.
+
+    Creating again would split the audience over two lists, so when the send
+    log shows such a create, look for the list by its name first.
+    """
+    lost = SendLog.objects.filter(audience=audience, operation="CREATE_LIST").filter(
+        Q(outcome=SendLog.Outcome.STARTED)
+        | Q(outcome=SendLog.Outcome.RETRY, http_status__isnull=True)
+        | Q(outcome=SendLog.Outcome.RETRY, http_status__gte=500)
+    ).exists()
+    if not lost:
+        return None
+    ad_account_id = audience.ad_account.pinterest_id
+    bookmark = None
+    for _ in range(40):  # up to 10,000 lists
+        page = _logged(
+            audience, "FIND_LIST", "", 0,
+            lambda client: client.customer_lists_page(ad_account_id, bookmark=bookmark, page_size=250),
+        )
+        found = next((item for item in page.items if item.name == name), None)
+        if found is not None or not page.bookmark:
+            return found
+        bookmark = page.bookmark
+    return None
+
+
+def _logged(audience: Audience, operation: str, list_id: str, size: int, call: Callable[[pinterest.PinterestClient], T]) -> T:
+    """Call Pinterest with the audience's connection; a send-log row is written before and completed after."""
+    log = SendLog.objects.create(
+        audience=audience, operation=operation, list_type="", pinterest_customer_list_id=list_id, size=size
+    )
+    started = time.monotonic()
+
+    def completed(**fields) -> None:
+        SendLog.objects.filter(pk=log.pk).update(
+            duration_ms=int((time.monotonic() - started) * 1000), finished_at=timezone.now(), **fields
+        )
+
+    try:
+        result = with_pinterest(audience.ad_account.connection, call)
+    except (pinterest.PinterestError, ConnectionUnusable, TokenDecryptionError) as exc:
+        if isinstance(exc, ConnectionUnusable | pinterest.AuthError | TokenDecryptionError):
+            outcome = SendLog.Outcome.AUTH
+        elif isinstance(exc, pinterest.RateLimited | pinterest.TransientError):
+            outcome = SendLog.Outcome.RETRY
+        else:
+            outcome = SendLog.Outcome.FAILED
+        completed(outcome=outcome, http_status=getattr(exc, "status", None), error=str(exc)[:1000],
+                  pinterest_request_id=getattr(exc, "request_id", "") or "")
+        raise _translated(exc) from None
+    created_id = getattr(result, "id", list_id) if operation == "CREATE_LIST" else list_id
+    completed(outcome=SendLog.Outcome.OK, http_status=200, pinterest_customer_list_id=created_id)
+    return result

@@ -1,0 +1,72 @@
+"""Which list is sent next: the sender's policy, free of I/O so it can be read and tested alone.
+
+Each Pinterest user (token) has its own budget of requests, shared by every
+list that uses it. For each token, the lists that may go now are:
+
+- a list with a full batch due (SYNC_BATCH_SIZE users): at once, and as
+  many requests as it has full batches, while the token has room;
+- a list with fewer: once its longest-waiting user has waited a window
+  (SYNC_WINDOW_SECONDS), one request with everyone due.
+
+Among them the list whose longest-waiting user has waited longest goes
+first. Fuller batches are preferred over more requests by the window rule;
+when a token's lists together want more than its rate allows, their users
+simply wait longer and ride in fuller batches, each list getting a request
+about every (lists / rate) seconds. How many requests of one token are in
+flight at once is bounded, so one token's backlog never takes the room of
+another's.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+ListKey = tuple[int, str]  # (audience id, action)
+
+
+@dataclass
+class ListState:
+    key: ListKey
+    token: str  # the rate-limit key of the list's Pinterest user
+    usable: bool = True  # False while its connection is invalid: its users wait
+    oldest_due: datetime | None = None  # when its longest-waiting user became due (None: nobody waits)
+    due: int = 0  # users due now, counted up to a cap
+    in_flight: int = 0  # requests submitted and not finished
+    stale: bool = True  # `oldest_due` and `due` need reading again
+
+
+@dataclass(frozen=True)
+class Job:
+    key: ListKey
+    token: str
+    at_least: int  # a full batch (SYNC_BATCH_SIZE) or 1 for a flush of everyone due
+
+
+def next_jobs(lists: dict[ListKey, ListState], *, now: datetime, window: timedelta, batch: int,
+              per_token: int) -> list[Job]:
+    """The requests to start now, oldest-waiting list first within each token's free room."""
+    busy: dict[str, int] = {}
+    for state in lists.values():
+        busy[state.token] = busy.get(state.token, 0) + state.in_flight
+    heap = []
+    for state in lists.values():
+        if not state.usable or state.oldest_due is None or state.due <= 0 or state.oldest_due > now:
+            continue
+        full = state.due // batch - state.in_flight
+        flush = state.in_flight == 0 and state.oldest_due <= now - window
+        if full > 0 or flush:
+            heapq.heappush(heap, (state.oldest_due, state.key, max(full, 0)))
+    jobs = []
+    while heap:
+        oldest, key, full = heapq.heappop(heap)
+        state = lists[key]
+        if busy.get(state.token, 0) >= per_token:
+            continue
+        busy[state.token] = busy.get(state.token, 0) + 1
+        jobs.append(Job(key, state.token, batch if full > 0 else 1))
+        if full > 1:
+            # Its next batch is as old as this one as far as we know: it stays in line.
+            heapq.heappush(heap, (oldest, key, full - 1))
+    return jobs
