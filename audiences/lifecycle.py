@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audiences.models import Audience, AudienceList
@@ -23,19 +24,32 @@ from integrations.services import ConnectionUnusable, with_pinterest
 logger = logging.getLogger(__name__)
 
 CHECK_READY_EVERY = timedelta(minutes=15)
+# Checks share the Pinterest user's request budget with the sender: each sweep
+# (once a minute) checks at most this many audiences per connection, those
+# checked longest ago first, so a workspace with hundreds of audiences costs
+# its sender a second or two a minute rather than a minute's budget.
+MAX_CHECKS_PER_CONNECTION = 5
 
 
 def audiences_sweep(*, force: bool = False) -> int:
-    """Advance every audience that is waiting on Pinterest. Returns how many changed."""
+    """Advance the audiences waiting on Pinterest, longest-unchecked first. Returns how many changed."""
     changed = 0
     now = timezone.now()
-    audiences = Audience.objects.select_related("ad_account__connection").filter(
-        ad_account__connection__status=PinterestConnection.Status.VALID
+    audiences = (
+        Audience.objects.select_related("ad_account__connection")
+        .filter(ad_account__connection__status=PinterestConnection.Status.VALID)
+        .exclude(status=Audience.Status.DRAFT)
+        .order_by(F("checked_at").asc(nulls_first=True), "pk")
     )
-    for audience in audiences.exclude(status=Audience.Status.DRAFT):
+    checks: dict[int, int] = {}
+    for audience in audiences:
         if audience.status == Audience.Status.READY and not force:
             if audience.checked_at and audience.checked_at > now - CHECK_READY_EVERY:
                 continue
+        connection_id = audience.ad_account.connection_id
+        if checks.get(connection_id, 0) >= MAX_CHECKS_PER_CONNECTION:
+            continue
+        checks[connection_id] = checks.get(connection_id, 0) + 1
         try:
             changed += audience_check(audience)
         except ConnectionUnusable:

@@ -225,7 +225,8 @@ class AudienceMember(models.Model):
                 fields=["audience", "external_id", "list_type", "identifier_hash"], name="unique_ledger_entry"
             )
         ]
-        indexes = [models.Index(fields=["audience", "is_member"], name="ledger_audience_member")]
+        # No other index: the unique key starts with the audience, which serves
+        # every read, and each index costs every user a sent batch records.
 
 
 class SendLog(models.Model):

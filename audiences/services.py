@@ -531,7 +531,7 @@ def canvas_delete(*, canvas: Canvas) -> None:
     """
     if canvas.status == Canvas.Status.ACTIVE:
         raise NotAllowed("Stop the canvas before deleting it.")
-    pending = SyncRecord.objects.filter(step__canvas=canvas, state=SyncRecord.State.PENDING).count()
+    pending = step_counts.total(state=SyncRecord.State.PENDING, canvas_id=canvas.pk)
     if pending:
         raise NotAllowed(f"{pending} users of this canvas are still pending; delete it once they are sent.")
     canvas.delete()
@@ -647,7 +647,7 @@ def step_update(
 def step_delete(*, step: Step) -> None:
     """Delete a step of a canvas that is not active, unless users in it are still waiting to be sent."""
     _check_editable(step.canvas)
-    pending = SyncRecord.objects.filter(step=step, state=SyncRecord.State.PENDING).count()
+    pending = step_counts.total(state=SyncRecord.State.PENDING, step_id=step.pk)
     if pending:
         raise NotAllowed(f"{pending} users of this step are still pending; delete it once they are sent.")
     step.delete()

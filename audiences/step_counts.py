@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Sum
 
 from audiences.models import StepCount, StepHour
 
@@ -59,6 +60,13 @@ def add_hours(changes: dict[tuple[int, datetime], tuple[int, int, int]]) -> None
 
 def for_step(step_id: int) -> dict[str, int]:
     return dict(StepCount.objects.filter(step_id=step_id).values_list("state", "n"))
+
+
+def total(*, state: str, step_id: int | None = None, canvas_id: int | None = None) -> int:
+    """Users in `state` in one step, or in every step of one canvas."""
+    rows = StepCount.objects.filter(state=state)
+    rows = rows.filter(step_id=step_id) if step_id is not None else rows.filter(step__canvas_id=canvas_id)
+    return rows.aggregate(n=Sum("n"))["n"] or 0
 
 
 def hours_for_step(step_id: int, *, start: datetime) -> dict[datetime, tuple[int, int, int]]:

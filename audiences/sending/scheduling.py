@@ -8,10 +8,13 @@ list that uses it. For each token, the lists that may go now are:
 - a list with fewer: once its longest-waiting user has waited a window
   (SYNC_WINDOW_SECONDS), one request with everyone due.
 
-Among them the list whose longest-waiting user has waited longest goes
-first. Fuller batches are preferred over more requests by the window rule;
-when a token's lists together want more than its rate allows, their users
-simply wait longer and ride in fuller batches, each list getting a request
+Among them the list that has waited longest for a turn goes first: its
+wait counts from its longest-waiting user's arrival or from its last
+request, whichever is later. Lists with a backlog therefore take turns,
+and a list whose users just arrived is not stuck behind another list's
+backlog. Fuller batches are preferred over more requests by the window
+rule; when a token's lists together want more than its rate allows, their
+users wait longer and ride in fuller batches, each list getting a request
 about every (lists / rate) seconds. How many requests of one token are in
 flight at once is bounded, so one token's backlog never takes the room of
 another's.
@@ -20,6 +23,7 @@ another's.
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +38,7 @@ class ListState:
     oldest_due: datetime | None = None  # when its longest-waiting user became due (None: nobody waits)
     due: int = 0  # users due now, counted up to a cap
     in_flight: int = 0  # requests submitted and not finished
+    served_at: datetime | None = None  # when its last request was started
     stale: bool = True  # `oldest_due` and `due` need reading again
 
 
@@ -51,22 +56,23 @@ def next_jobs(lists: dict[ListKey, ListState], *, now: datetime, window: timedel
     for state in lists.values():
         busy[state.token] = busy.get(state.token, 0) + state.in_flight
     heap = []
+    turn = itertools.count()  # equal waits: first come, first served
     for state in lists.values():
         if not state.usable or state.oldest_due is None or state.due <= 0 or state.oldest_due > now:
             continue
         full = state.due // batch - state.in_flight
         flush = state.in_flight == 0 and state.oldest_due <= now - window
         if full > 0 or flush:
-            heapq.heappush(heap, (state.oldest_due, state.key, max(full, 0)))
+            waiting_since = max(state.oldest_due, state.served_at) if state.served_at else state.oldest_due
+            heapq.heappush(heap, (waiting_since, next(turn), state.key, max(full, 0)))
     jobs = []
     while heap:
-        oldest, key, full = heapq.heappop(heap)
+        _, _, key, full = heapq.heappop(heap)
         state = lists[key]
         if busy.get(state.token, 0) >= per_token:
             continue
         busy[state.token] = busy.get(state.token, 0) + 1
         jobs.append(Job(key, state.token, batch if full > 0 else 1))
         if full > 1:
-            # Its next batch is as old as this one as far as we know: it stays in line.
-            heapq.heappush(heap, (oldest, key, full - 1))
+            heapq.heappush(heap, (now, next(turn), key, full - 1))  # it had its turn: behind the others now
     return jobs

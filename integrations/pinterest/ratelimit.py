@@ -36,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import threading
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -320,8 +321,50 @@ def _shift(key: str, taken: float, by: float) -> None:
         _shift_in_database(key, taken, by)
 
 
+class _Turnstile:
+    """Threads of one process that ask for the same token's send time take turns in the order they asked.
+
+    Without it, threads sleeping until the same next time race for it, and
+    a thread can lose its turn again and again to later ones: long waits for
+    a few requests, and slots missed while every thread sleeps past them.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    @contextmanager
+    def turn(self):
+        with self._changed:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._changed.wait()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._serving += 1
+                self._changed.notify_all()
+
+
+_turnstiles: dict[str, _Turnstile] = {}
+_turnstiles_lock = threading.Lock()
+
+
+def _turnstile(key: str) -> _Turnstile:
+    with _turnstiles_lock:
+        return _turnstiles.setdefault(key, _Turnstile())
+
+
 def acquire(key: str) -> None:
     """Block until a request with this token may leave; it counts from now, so send it at once."""
+    with _turnstile(key).turn():
+        _acquire(key)
+
+
+def _acquire(key: str) -> None:
     waited_since = store_since = None
     while True:
         asked = time.monotonic()
