@@ -33,7 +33,6 @@ class Audience(models.Model):
         DRAFT = "draft", "Draft (waiting for the first users)"
         WAITING_FOR_LIST = "waiting", "Waiting for Pinterest to match 100 users"
         READY = "ready", "Ready on Pinterest"
-        ERROR = "error", "Error"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="audiences")
     ad_account = models.ForeignKey(AdAccount, on_delete=models.PROTECT, related_name="audiences")
@@ -174,9 +173,6 @@ class SyncRecord(models.Model):
             models.Index(fields=["step", "state"], name="syncrecord_step_state"),
             models.Index(fields=["state", "audience", "action", "next_attempt_at"], name="syncrecord_due"),
         ]
-
-    def hash_for(self, list_type: str) -> str:
-        return {EMAIL: self.email_hash, IDFA: self.idfa_hash, MAID: self.maid_hash}[list_type]
 
 
 class DelayRecord(models.Model):

@@ -83,14 +83,6 @@ class PinterestConnection(models.Model):
     def is_usable(self) -> bool:
         return self.status == self.Status.VALID
 
-    @property
-    def rate_limit_key(self) -> str:
-        # Pinterest limits per user and app, so every workspace and step that
-        # uses the same Pinterest user shares one budget.
-        from integrations.pinterest.ratelimit import key_for_user
-
-        return key_for_user(self.pinterest_user_id or f"connection-{self.pk}")
-
 
 class AdAccount(models.Model):
     connection = models.ForeignKey(PinterestConnection, on_delete=models.CASCADE, related_name="ad_accounts")

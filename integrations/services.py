@@ -63,7 +63,7 @@ def user_create_marketer(*, workspace: Workspace, username: str, password: str, 
 
 def client_for(connection: PinterestConnection) -> pinterest.PinterestClient:
     """A client for this connection's token that goes through the shared rate limiter."""
-    key = connection.rate_limit_key
+    key = ratelimit.key_for(connection)
     return pinterest.PinterestClient(
         connection.access_token,
         before_request=lambda: ratelimit.acquire(key),

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from integrations.pinterest.sandbox import SandboxServer
-from integrations.pinterest.sandbox.control import SandboxControl
+from tests.sandbox_control import SandboxControl
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from audiences import leases
 from audiences.models import Audience, AudienceList, SendLog
 from integrations.crypto import TokenDecryptionError
 from integrations.pinterest import client as pinterest
+from integrations.pinterest import ratelimit
 from integrations.pinterest.identifiers import EMAIL
 from integrations.services import ConnectionUnusable, with_pinterest
 
@@ -62,6 +63,11 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, pinterest.RequestError):
         return Refused(str(exc))
     return TryLater(str(exc))  # transient, or an auth error a refresh did not settle
+
+
+def budget_of(connection) -> str:
+    """The key of the request budget this connection shares with every other use of its Pinterest user."""
+    return ratelimit.key_for(connection)
 
 
 # --- Sending users ------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from django.utils import timezone
 from audiences import leases
 from audiences.models import Audience
 from audiences.sending import delivery, records, scheduling
+from audiences.sending import pinterest as to_pinterest
 from audiences.sending.scheduling import Job, ListKey, ListState
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class Pump:
         for key in keys:
             connection = connections.get(key[0])
             if connection is not None:
-                token = connection.rate_limit_key
+                token = to_pinterest.budget_of(connection)
                 if slot_of(token) != self.slot:
                     continue  # another pump's list
                 state = self.lists.setdefault(key, ListState(key, token))

@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import transaction
 
 from integrations import clock
+from integrations.models import PinterestConnection, RateLimitWindow
 
 HISTORY_SECONDS = 5.0
 # No legitimate send time or pause lies this far ahead.
@@ -62,6 +63,11 @@ STALLED_CLOCK_SECONDS = 0.5
 def key_for_user(pinterest_user_id: str) -> str:
     """Pinterest limits per user and app: every token of one user shares a budget."""
     return f"pinterest-user:{pinterest_user_id}"
+
+
+def key_for(connection: PinterestConnection) -> str:
+    """The budget of the connection's Pinterest user, shared by every workspace and step that uses it."""
+    return key_for_user(connection.pinterest_user_id or f"connection-{connection.pk}")
 
 
 def _window() -> float:
@@ -140,8 +146,6 @@ def _database_now() -> float:
 
 
 def _locked_row(key: str):
-    from integrations.models import RateLimitWindow
-
     row = RateLimitWindow.objects.select_for_update().filter(key=key).first()
     if row is None:
         # First use of this token. Two processes may create the row at once:
@@ -411,6 +415,4 @@ def reset(key: str) -> None:
         _redis().delete(f"ratelimit:{key}")
     if _backend() == "file":
         _state_file(key).unlink(missing_ok=True)
-    from integrations.models import RateLimitWindow
-
     RateLimitWindow.objects.filter(key=key).delete()

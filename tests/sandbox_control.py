@@ -1,4 +1,4 @@
-"""A small client for the sandbox's control endpoints (tests in other processes, the command line)."""
+"""A small client for the sandbox's control endpoints, for tests that drive a sandbox in another process."""
 
 from __future__ import annotations
 
