@@ -30,14 +30,11 @@ from django.utils.html import format_html
 from audiences import metrics, services
 from audiences.forms import ActalikeForm, AudienceSyncStepForm
 from audiences.models import Audience, Canvas, SendLog, Step, SyncRecord
-from audiences.selectors import pinterest_audiences_search
 from integrations.admin import WorkspaceScopedAdmin, scoped_choices, user_workspaces, workspace_ids
 from integrations.models import AdAccount, PinterestConnection, Workspace
-from integrations.pinterest.client import PinterestError
-from integrations.services import ConnectionUnusable
 
 # What a call to Pinterest or a service may raise that the marketer should read.
-SHOWN_ERRORS = (services.ServiceError, ConnectionUnusable, PinterestError)
+SHOWN_ERRORS = (services.ServiceError, services.PinterestProblem)
 
 NUMBERS = [
     ("entered", "Entered"),
@@ -219,9 +216,9 @@ class CanvasAdmin(WorkspaceScopedAdmin):
                 data = inline_form.cleaned_data
                 if not inline_form.instance.pk:
                     if data["kind"] == Step.Kind.DELAY:
-                        step = services.step_add_delay(canvas=canvas, seconds=data["delay_seconds"], name=data["name"])
+                        step = services.step_create_delay(canvas=canvas, seconds=data["delay_seconds"], name=data["name"])
                     else:
-                        step = services.step_add_audience_sync(canvas=canvas, name=data["name"])
+                        step = services.step_create_audience_sync(canvas=canvas, name=data["name"])
                     formset.new_objects.append(step)
                 else:
                     step = Step.objects.get(pk=inline_form.instance.pk)
@@ -374,7 +371,7 @@ class CanvasAdmin(WorkspaceScopedAdmin):
     def _step_save(self, request, step: Step, form: AudienceSyncStepForm, locked: bool) -> None:
         data = form.cleaned_data
         if locked:
-            services.step_rename(step=step, name=data["name"])
+            services.step_update(step=step, name=data["name"])
             messages.success(request, "Step saved. Stop the canvas to change its audience, ad account or match fields.")
             return
         ad_account: AdAccount | None = data["ad_account"]
@@ -428,7 +425,7 @@ class CanvasAdmin(WorkspaceScopedAdmin):
         if ad_account is None:
             return JsonResponse({"error": "Choose an ad account first."}, status=400)
         try:
-            page = pinterest_audiences_search(
+            page = services.pinterest_audiences_search(
                 ad_account=ad_account, search=request.GET.get("q", "")[:100], bookmark=request.GET.get("bookmark") or None
             )
         except SHOWN_ERRORS as exc:

@@ -7,9 +7,12 @@ class AudiencesConfig(AppConfig):
     verbose_name = "Canvases and audiences"
 
     def ready(self) -> None:
+        from audiences.sending.signals import customer_list_created
+        from audiences.services.audiences import customer_list_created as store_customer_list
         from integrations.signals import connection_valid
 
         connection_valid.connect(_resume_held_users, dispatch_uid="audiences-resume-held-users")
+        customer_list_created.connect(store_customer_list, dispatch_uid="audiences-store-customer-list")
         post_migrate.connect(_install_schedules, sender=self, dispatch_uid="audiences-install-schedules")
 
 

@@ -6,7 +6,7 @@ Schedules are declared here and installed idempotently by
 
 from __future__ import annotations
 
-from audiences import lifecycle, services
+from audiences import services
 from audiences.sending import pump
 
 # name -> (function, minutes between runs)
@@ -39,7 +39,7 @@ def retry_sweep() -> int:
 
 
 def audiences_sweep() -> int:
-    return lifecycle.audiences_sweep()
+    return services.audiences_sweep()
 
 
 def delays_advance() -> int:

@@ -222,7 +222,7 @@ def run_lists(args) -> dict:
         for i in range(1, args.lists):
             canvas = services.canvas_create(workspace=first.workspace, name=f"Canvas {i}")
             audience = services.audience_create_draft(workspace=first.workspace, ad_account=ad_account, name=f"List {i}")
-            step = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
+            step = services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
             services.canvas_launch(canvas=canvas)
             canvases.append((canvas, step))
         stack.start_cluster()

@@ -107,6 +107,6 @@ def launched_canvas(*, sandbox_port: int, slug: str, **step_options):
     ad_account = connection.ad_accounts.first()
     canvas = services.canvas_create(workspace=workspace, name="Benchmark")
     audience = services.audience_create_draft(workspace=workspace, ad_account=ad_account, name="Benchmark audience")
-    step = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, **step_options)
+    step = services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, **step_options)
     services.canvas_launch(canvas=canvas)
     return workspace, canvas, step

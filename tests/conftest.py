@@ -111,7 +111,7 @@ def add_canvas(acme, ad_account):
 
     canvas = services.canvas_create(workspace=acme, name="Welcome series")
     audience = services.audience_create_draft(workspace=acme, ad_account=ad_account, name="Welcome audience")
-    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, match_email=True)
+    services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
     services.canvas_launch(canvas=canvas)
     return canvas
 

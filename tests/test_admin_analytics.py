@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from audiences import lifecycle, services
+from audiences import services
 from audiences.sending.pump import send_due_now
 from audiences.models import Audience, Step, SyncRecord
 from tests.conftest import make_users
@@ -75,7 +75,7 @@ def test_it_retries_errored_users(client, alice, add_canvas, step):
 @pytest.fixture
 def draft_step(acme, ad_account):
     canvas = services.canvas_create(workspace=acme, name="Draft")
-    return services.step_add_audience_sync(canvas=canvas, ad_account=ad_account)
+    return services.step_create_audience_sync(canvas=canvas, ad_account=ad_account)
 
 
 def editor_post(client, step, ad_account, **extra):
@@ -131,11 +131,11 @@ def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acm
     monkeypatch.setattr(sandbox.state, "ready_threshold", 3)
     services.users_enter(canvas=add_canvas, users=make_users(3))
     send_due_now()
-    lifecycle.audiences_sweep(force=True)
+    services.audiences_sweep(force=True)
     seed = Audience.objects.get(name="Welcome audience")
     assert seed.pinterest_audience_id
     canvas = services.canvas_create(workspace=acme, name="Second")
-    other = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account)
+    other = services.step_create_audience_sync(canvas=canvas, ad_account=ad_account)
     client.force_login(alice)
 
     found = client.get(
@@ -157,7 +157,7 @@ def test_it_creates_an_actalike_audience_once_ready(client, alice, add_canvas, s
     client.force_login(alice)
     url = reverse("admin:audiences_step_analytics", args=[step.pk])
     assert "Create Actalike audience" not in client.get(url).content.decode()
-    lifecycle.audiences_sweep(force=True)
+    services.audiences_sweep(force=True)
     assert Audience.objects.get(pk=step.audience_id).status == Audience.Status.READY
 
     assert 'id="create-actalike"' in client.get(url).content.decode()

@@ -28,7 +28,7 @@ def audience(acme, ad_account):
 def test_it_refuses_without_a_valid_connection(client, alice, draft, ad_account, audience, connection):
     from integrations.services import connection_mark_invalid
 
-    services.step_add_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
     connection_mark_invalid(connection=connection, reason="Pinterest refused the token.")
     client.force_login(alice)
 
@@ -44,7 +44,7 @@ def test_it_refuses_without_a_valid_connection(client, alice, draft, ad_account,
 
 
 def test_it_refuses_a_sync_step_without_ad_account(client, alice, draft, connection):
-    step = services.step_add_audience_sync(canvas=draft)
+    step = services.step_create_audience_sync(canvas=draft)
     client.force_login(alice)
 
     shown, _ = launch(client, draft)
@@ -54,7 +54,7 @@ def test_it_refuses_a_sync_step_without_ad_account(client, alice, draft, connect
 
 
 def test_it_refuses_a_sync_step_without_audience(client, alice, draft, ad_account):
-    step = services.step_add_audience_sync(canvas=draft, ad_account=ad_account)
+    step = services.step_create_audience_sync(canvas=draft, ad_account=ad_account)
     client.force_login(alice)
 
     shown, _ = launch(client, draft)
@@ -63,7 +63,7 @@ def test_it_refuses_a_sync_step_without_audience(client, alice, draft, ad_accoun
 
 
 def test_it_refuses_a_sync_step_without_match_field(client, alice, draft, ad_account, audience):
-    step = services.step_add_audience_sync(canvas=draft, ad_account=ad_account, audience=audience, match_email=False)
+    step = services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience, match_fields=())
     client.force_login(alice)
 
     shown, _ = launch(client, draft)
@@ -72,7 +72,7 @@ def test_it_refuses_a_sync_step_without_match_field(client, alice, draft, ad_acc
 
 
 def test_it_shows_one_message_per_problem(client, alice, draft):
-    services.step_add_audience_sync(canvas=draft, match_email=False)
+    services.step_create_audience_sync(canvas=draft, match_fields=())
     client.force_login(alice)
 
     shown, _ = launch(client, draft)
@@ -81,7 +81,7 @@ def test_it_shows_one_message_per_problem(client, alice, draft):
 
 
 def test_it_launches_and_stops(client, alice, draft, ad_account, audience):
-    services.step_add_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
     client.force_login(alice)
 
     shown, page = launch(client, draft)
@@ -97,7 +97,7 @@ def test_it_launches_and_stops(client, alice, draft, ad_account, audience):
 
 
 def test_it_launches_from_the_list_action(client, alice, draft, ad_account, audience):
-    services.step_add_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
     client.force_login(alice)
 
     response = client.post(

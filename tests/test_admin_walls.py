@@ -11,7 +11,7 @@ from audiences import services
 @pytest.fixture
 def acme_canvas(acme, ad_account):
     canvas = services.canvas_create(workspace=acme, name="Acme welcome")
-    step = services.step_add_audience_sync(canvas=canvas, ad_account=ad_account)
+    step = services.step_create_audience_sync(canvas=canvas, ad_account=ad_account)
     return canvas, step
 
 
@@ -79,7 +79,7 @@ def test_it_offers_only_the_workspace_enabled_ad_accounts(client, alice, acme, c
     first, second = connection.ad_accounts.order_by("pinterest_id")
     ad_accounts_enable(connection=connection, enabled_ids=[first.pinterest_id])
     canvas = services.canvas_create(workspace=acme, name="Choices")
-    step = services.step_add_audience_sync(canvas=canvas)
+    step = services.step_create_audience_sync(canvas=canvas)
     client.force_login(alice)
 
     page = client.get(reverse("admin:audiences_step_edit", args=[step.pk])).content.decode()

@@ -113,7 +113,7 @@ def test_a_stopped_canvas_with_pending_users_cannot_be_deleted(acme_api, add_can
 
 def test_a_draft_canvas_is_deleted(acme_api, acme):
     canvas = services.canvas_create(workspace=acme, name="Scratch")
-    services.step_add_delay(canvas=canvas, seconds=60)
+    services.step_create_delay(canvas=canvas, seconds=60)
     assert acme_api.delete(f"/api/v1/canvases/{canvas.pk}/").status_code == 204
     assert not Canvas.objects.filter(pk=canvas.pk).exists()
     assert acme_api.get(f"/api/v1/canvases/{canvas.pk}/").status_code == 404

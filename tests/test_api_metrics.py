@@ -79,7 +79,7 @@ def test_it_retries_errored_users(acme_api, errored_step):
 
 def test_delay_steps_have_no_records_to_list_or_retry(acme_api, acme):
     canvas = services.canvas_create(workspace=acme, name="Wait")
-    delay = services.step_add_delay(canvas=canvas, seconds=60)
+    delay = services.step_create_delay(canvas=canvas, seconds=60)
     for response in (acme_api.get(f"/api/v1/steps/{delay.pk}/records/"),
                      acme_api.post(f"/api/v1/steps/{delay.pk}/retry-errored/")):
         assert response.status_code == 409

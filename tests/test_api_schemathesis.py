@@ -41,7 +41,7 @@ def in_test_transaction():
 def world(acme, ad_account, add_canvas, settings, in_test_transaction):
     settings.API_THROTTLE_RATE = ""  # the fuzzer sends hundreds of requests a minute
     draft = services.canvas_create(workspace=acme, name="Draft for the fuzzer")
-    services.step_add_delay(canvas=draft, seconds=60)
+    services.step_create_delay(canvas=draft, seconds=60)
     steps = [s.pk for s in add_canvas.steps.all()] + [s.pk for s in draft.steps.all()]
     return {
         "key": key_for(acme, "fuzzer"),

@@ -141,7 +141,7 @@ def test_it_changes_a_step_of_a_draft_canvas(acme_api, draft, ad_account):
 
 
 def test_it_changes_a_delay(acme_api, draft):
-    step = services.step_add_delay(canvas=draft, seconds=60)
+    step = services.step_create_delay(canvas=draft, seconds=60)
     response = acme_api.patch(f"/api/v1/steps/{step.pk}/", {"delay_seconds": 120}, format="json")
     assert response.status_code == 200
     assert response.json()["delay_seconds"] == 120
@@ -166,6 +166,6 @@ def test_steps_of_a_launched_canvas_cannot_change(acme_api, add_canvas):
 
 
 def test_it_deletes_a_step_of_a_draft_canvas(acme_api, draft):
-    step = services.step_add_delay(canvas=draft, seconds=60)
+    step = services.step_create_delay(canvas=draft, seconds=60)
     assert acme_api.delete(f"/api/v1/steps/{step.pk}/").status_code == 204
     assert not Step.objects.filter(pk=step.pk).exists()

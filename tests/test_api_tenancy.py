@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def acme_objects(acme, ad_account, add_canvas):
     draft = services.canvas_create(workspace=acme, name="Acme draft")
-    delay = services.step_add_delay(canvas=draft, seconds=60)
+    delay = services.step_create_delay(canvas=draft, seconds=60)
     services.users_enter(canvas=add_canvas, users=make_users(5))
     return {"canvas": add_canvas, "draft": draft, "step": add_canvas.steps.get(), "delay": delay,
             "ad_account": ad_account}

@@ -5,7 +5,7 @@ import time
 import pytest
 from django.db import connection as db_connection
 
-from audiences import lifecycle, services
+from audiences import services
 from audiences.sending.pump import send_due_now
 from audiences.models import Audience, SendLog
 from tests.conftest import make_users
@@ -33,7 +33,7 @@ def test_the_first_batch_creates_the_list_and_the_sweeper_creates_the_audience_w
     assert audience.status == Audience.Status.WAITING_FOR_LIST
     assert SendLog.objects.filter(operation="CREATE_LIST", outcome=SendLog.Outcome.OK).count() == 1
 
-    lifecycle.audiences_sweep()
+    services.audiences_sweep()
 
     audience.refresh_from_db()
     assert audience.status == Audience.Status.READY
@@ -46,14 +46,14 @@ def test_a_small_list_stays_waiting_until_it_reaches_100_users(sandbox, add_canv
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(40))
     send_due_now()
-    lifecycle.audiences_sweep()
+    services.audiences_sweep()
     audience.refresh_from_db()
     assert audience.status == Audience.Status.WAITING_FOR_LIST
     assert audience.lists.get().pinterest_status == "TOO_SMALL"
 
     services.users_enter(canvas=add_canvas, users=make_users(80, start=40))
     send_due_now()
-    lifecycle.audiences_sweep()
+    services.audiences_sweep()
     audience.refresh_from_db()
     assert audience.status == Audience.Status.READY
 
@@ -62,13 +62,13 @@ def test_an_audience_deleted_on_pinterest_is_recreated_from_its_list(sandbox, ad
     audience = add_canvas.steps.get().audience
     services.users_enter(canvas=add_canvas, users=make_users(120))
     send_due_now()
-    lifecycle.audiences_sweep()
+    services.audiences_sweep()
     audience.refresh_from_db()
     first_id = audience.pinterest_audience_id
 
     sandbox.state.delete_audience(first_id)
-    lifecycle.audiences_sweep(force=True)
-    lifecycle.audiences_sweep(force=True)
+    services.audiences_sweep(force=True)
+    services.audiences_sweep(force=True)
 
     audience.refresh_from_db()
     assert audience.status == Audience.Status.READY
@@ -85,7 +85,7 @@ def test_an_existing_audience_is_used_through_its_customer_list(sandbox, acme, a
 
     audience = services.audience_use_existing(workspace=acme, ad_account=ad_account, pinterest_audience_id=existing.id)
     canvas = services.canvas_create(workspace=acme, name="Existing")
-    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
     services.canvas_launch(canvas=canvas)
     services.users_enter(canvas=canvas, users=make_users(10))
     send_due_now()

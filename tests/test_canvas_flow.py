@@ -19,9 +19,9 @@ pytestmark = pytest.mark.django_db
 def add_wait_remove(acme, ad_account):
     canvas = services.canvas_create(workspace=acme, name="Win-back")
     audience = services.audience_create_draft(workspace=acme, ad_account=ad_account, name="Lapsed buyers")
-    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, action=Step.Action.ADD)
-    services.step_add_delay(canvas=canvas, seconds=30 * 24 * 3600)
-    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, action=Step.Action.REMOVE)
+    services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, action=Step.Action.ADD)
+    services.step_create_delay(canvas=canvas, seconds=30 * 24 * 3600)
+    services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience, action=Step.Action.REMOVE)
     services.canvas_launch(canvas=canvas)
     return canvas
 

@@ -30,6 +30,6 @@ def test_it_names_a_missing_or_delay_step(acme):
     with pytest.raises(CommandError, match="No step 999"):
         call_command("retry_errored", "--step", 999)
     canvas = services.canvas_create(workspace=acme, name="Wait")
-    delay = services.step_add_delay(canvas=canvas, seconds=5)
+    delay = services.step_create_delay(canvas=canvas, seconds=5)
     with pytest.raises(CommandError, match="delay step"):
         call_command("retry_errored", "--step", delay.pk)

@@ -41,10 +41,10 @@ def test_a_member_who_enters_again_is_not_sent_again(sandbox, add_canvas):
 def test_a_remove_step_sends_every_identifier_ever_added(sandbox, acme, ad_account):
     audience = services.audience_create_draft(workspace=acme, ad_account=ad_account, name="Members")
     adder = services.canvas_create(workspace=acme, name="Add")
-    services.step_add_audience_sync(canvas=adder, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=adder, ad_account=ad_account, audience=audience)
     services.canvas_launch(canvas=adder)
     remover = services.canvas_create(workspace=acme, name="Remove")
-    services.step_add_audience_sync(canvas=remover, ad_account=ad_account, audience=audience, action=Step.Action.REMOVE)
+    services.step_create_audience_sync(canvas=remover, ad_account=ad_account, audience=audience, action=Step.Action.REMOVE)
     services.canvas_launch(canvas=remover)
 
     services.users_enter(canvas=adder, users=[{"external_id": "jane", "email": "jane@old.example"}])

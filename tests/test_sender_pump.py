@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def launched(workspace, ad_account, name: str):
     canvas = services.canvas_create(workspace=workspace, name=name)
     audience = services.audience_create_draft(workspace=workspace, ad_account=ad_account, name=name)
-    services.step_add_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
+    services.step_create_audience_sync(canvas=canvas, ad_account=ad_account, audience=audience)
     services.canvas_launch(canvas=canvas)
     return canvas
 

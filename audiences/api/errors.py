@@ -21,8 +21,6 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from audiences import services
-from integrations.pinterest import client as pinterest
-from integrations.services import ConnectionUnusable
 
 logger = logging.getLogger(__name__)
 
@@ -163,18 +161,15 @@ def _translate(exc: Exception) -> Exception:
         return Conflict(str(exc), code="not_allowed")
     if isinstance(exc, services.ServiceError):
         return exceptions.ValidationError({"non_field_errors": [str(exc)]})
-    if isinstance(exc, ConnectionUnusable):
-        return Conflict(f"The workspace's Pinterest connection cannot be used: {exc} Reconnect Pinterest in the admin.",
-                        code="connection_unusable")
-    if isinstance(exc, pinterest.RateLimited):
-        return PinterestUnavailable("Pinterest asked us to slow down; try again shortly.", retry_after=exc.retry_after)
-    if isinstance(exc, pinterest.TransientError):
+    if isinstance(exc, services.Held):
+        return Conflict(f"The workspace's Pinterest connection cannot be used: {exc.message} "
+                        "Reconnect Pinterest in the admin.", code="connection_unusable")
+    if isinstance(exc, services.TryLater):
+        if exc.retry_after is not None:
+            return PinterestUnavailable("Pinterest asked us to slow down; try again shortly.", retry_after=exc.retry_after)
         return PinterestUnavailable(f"Pinterest did not answer ({exc.message}); try again shortly.")
-    if isinstance(exc, pinterest.RequestError):
+    if isinstance(exc, services.Refused):
         return exceptions.ValidationError({"non_field_errors": [f"Pinterest refused the request: {exc.message}"]})
-    if isinstance(exc, pinterest.AuthError):
-        return Conflict("Pinterest refused the workspace's token. Reconnect Pinterest in the admin.",
-                        code="connection_unusable")
     return exc
 
 

@@ -13,14 +13,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audiences import selectors, services
+from audiences import services
 from audiences.api import serializers as s
 from audiences.api.base import ApiView, canvases_of, with_steps
 from audiences.api.pagination import NewestFirstCursorPagination
 from audiences.api.schema import error
 from audiences.models import Canvas, Step
 from integrations.models import PinterestConnection
-from integrations.pinterest.client import RequestError
 
 # --- Connection and Pinterest audiences ------------------------------------------------------------
 
@@ -71,13 +70,13 @@ class AdAccountAudiencesView(ApiView):
         query = s.AudienceSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:
-            page = selectors.pinterest_audiences_search(
+            page = services.pinterest_audiences_search(
                 ad_account=ad_account,
                 search=query.validated_data.get("search", ""),
                 bookmark=query.validated_data.get("bookmark") or None,
                 limit=query.validated_data["page_size"],
             )
-        except RequestError as exc:
+        except services.Refused as exc:
             if not query.validated_data.get("bookmark"):
                 raise
             raise exceptions.ValidationError(
@@ -197,7 +196,7 @@ class CanvasStepsView(ApiView):
         canvas = self.get_canvas(pk)
         data = _valid(s.StepInputSerializer, request)
         if data["kind"] == Step.Kind.DELAY:
-            step = services.step_add_delay(canvas=canvas, seconds=data["delay_seconds"], name=data.get("name", ""))
+            step = services.step_create_delay(canvas=canvas, seconds=data["delay_seconds"], name=data.get("name", ""))
         else:
             ad_account = data.get("ad_account")
             step = services.step_create_audience_sync(

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from audiences import leases
 from audiences.models import Audience, AudienceList, SendLog
+from audiences.sending import signals
 from integrations.crypto import TokenDecryptionError
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
@@ -38,20 +38,32 @@ from integrations.services import ConnectionUnusable, with_pinterest
 T = TypeVar("T")
 
 
-class Held(Exception):
-    """The connection cannot be used (token refused or unreadable): users wait until the workspace reconnects."""
+class PinterestProblem(Exception):
+    """A call to Pinterest did not work; the message says why, in words a marketer can act on."""
 
-
-class TryLater(Exception):
-    """Not sent this time, for a reason that passes (429, 5xx, timeout, a list being created)."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None):
-        super().__init__(reason)
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
         self.retry_after = retry_after
 
 
-class Refused(Exception):
+class Held(PinterestProblem):
+    """The connection cannot be used (token refused or unreadable): users wait until the workspace reconnects."""
+
+
+class TryLater(PinterestProblem):
+    """Not done this time, for a reason that passes (429, 5xx, timeout, a list being created)."""
+
+
+class Refused(PinterestProblem):
     """Pinterest refused the request for good (a 4xx other than 401 and 429)."""
+
+
+class Missing(Refused):
+    """Pinterest has no such object (404)."""
+
+
+RemoteAudience = pinterest.Audience
 
 
 def _translated(exc: Exception) -> Exception:
@@ -59,7 +71,9 @@ def _translated(exc: Exception) -> Exception:
     if isinstance(exc, ConnectionUnusable | TokenDecryptionError):
         return Held(str(exc))
     if isinstance(exc, pinterest.RateLimited):
-        return TryLater(str(exc), retry_after=exc.retry_after)
+        return TryLater(str(exc), retry_after=exc.retry_after if exc.retry_after is not None else 1.0)
+    if isinstance(exc, pinterest.NotFound):
+        return Missing(str(exc))
     if isinstance(exc, pinterest.RequestError):
         return Refused(str(exc))
     return TryLater(str(exc))  # transient, or an auth error a refresh did not settle
@@ -68,6 +82,57 @@ def _translated(exc: Exception) -> Exception:
 def budget_of(connection) -> str:
     """The key of the request budget this connection shares with every other use of its Pinterest user."""
     return ratelimit.key_for(connection)
+
+
+def _call(connection, operation: Callable[[pinterest.PinterestClient], T]) -> T:
+    """One read or write with the connection's token (a 401 refreshes once), errors translated."""
+    try:
+        return with_pinterest(connection, operation)
+    except (pinterest.PinterestError, ConnectionUnusable, TokenDecryptionError) as exc:
+        raise _translated(exc) from None
+
+
+# --- Audiences on Pinterest -------------------------------------------------------------------
+
+
+def existing_audience(ad_account, audience_id: str) -> tuple[RemoteAudience, pinterest.CustomerList | None]:
+    """An audience on Pinterest and the customer list its rule names (None when it names none)."""
+
+    def read(client: pinterest.PinterestClient):
+        remote = client.audience_get(ad_account.pinterest_id, audience_id)
+        if not remote.customer_list_id:
+            return remote, None
+        return remote, client.customer_list_get(ad_account.pinterest_id, remote.customer_list_id)
+
+    return _call(ad_account.connection, read)
+
+
+def audiences_page(ad_account, *, bookmark: str | None, page_size: int) -> pinterest.Page:
+    return _call(ad_account.connection,
+                 lambda client: client.audiences_page(ad_account.pinterest_id, bookmark=bookmark, page_size=page_size))
+
+
+def audience_read(ad_account, audience_id: str) -> RemoteAudience:
+    return _call(ad_account.connection, lambda client: client.audience_get(ad_account.pinterest_id, audience_id))
+
+
+def customer_list_status(ad_account, customer_list_id: str) -> str:
+    return _call(ad_account.connection,
+                 lambda client: client.customer_list_get(ad_account.pinterest_id, customer_list_id)).status
+
+
+def audience_create(ad_account, *, name: str, customer_list_id: str) -> RemoteAudience:
+    """A CUSTOMER_LIST audience wrapping the list (Pinterest accepts it once the list is READY)."""
+    return _call(ad_account.connection, lambda client: client.audience_create_from_list(
+        ad_account.pinterest_id, name=name, customer_list_id=customer_list_id,
+        description="Synced from customer journeys",
+    ))
+
+
+def actalike_create(ad_account, *, name: str, seed_audience_id: str, country: str, percentage: int) -> RemoteAudience:
+    return _call(ad_account.connection, lambda client: client.audience_create_actalike(
+        ad_account.pinterest_id, name=name, seed_audience_id=seed_audience_id, country=country, percentage=percentage,
+    ))
 
 
 # --- Sending users ------------------------------------------------------------------------------------
@@ -148,14 +213,9 @@ def _send_when_list_exists(audience: Audience, hashes: list[str]) -> None:
 
 
 def _store_list(audience: Audience, customer_list: pinterest.CustomerList) -> None:
-    with transaction.atomic():
-        AudienceList.objects.update_or_create(
-            audience=audience, list_type=EMAIL,
-            defaults={"pinterest_customer_list_id": customer_list.id, "pinterest_status": customer_list.status},
-        )
-        Audience.objects.filter(pk=audience.pk, status=Audience.Status.DRAFT).update(
-            status=Audience.Status.WAITING_FOR_LIST
-        )
+    signals.customer_list_created.send(
+        sender=Audience, audience_id=audience.pk, customer_list_id=customer_list.id, status=customer_list.status
+    )
 
 
 def _list_created_by_a_lost_request(audience: Audience, name: str) -> pinterest.CustomerList | None:

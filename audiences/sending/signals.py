@@ -1,0 +1,7 @@
+"""News the sender gives the services without importing them (services import the sender)."""
+
+from django.dispatch import Signal
+
+# The first batch of a new audience created its customer list at Pinterest:
+# audience_id, customer_list_id, status.
+customer_list_created = Signal()

@@ -1,0 +1,50 @@
+"""Users waiting in Delay steps: the only writer of DelayRecord."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from audiences import step_counts
+from audiences.models import DelayRecord, Step
+
+
+def delay_records_insert(*, step: Step, users, now: datetime) -> None:
+    """`users` (anything with external_id and the three hashes) start waiting; inside the caller's transaction."""
+    DelayRecord.objects.bulk_create(
+        [
+            DelayRecord(step=step, external_id=u.external_id, email_hash=u.email_hash, idfa_hash=u.idfa_hash,
+                        maid_hash=u.maid_hash, entered_at=now, wake_at=now + timedelta(seconds=step.delay_seconds))
+            for u in users
+        ],
+        batch_size=500,
+    )
+    step_counts.add({(step.pk, DelayRecord.State.WAITING): len(users)})
+
+
+def delay_steps_due(*, now: datetime) -> list[int]:
+    """Steps of active canvases with users whose wait is over."""
+    return list(
+        DelayRecord.objects.filter(state=DelayRecord.State.WAITING, wake_at__lte=now, step__canvas__status="active")
+        .values_list("step_id", flat=True).distinct()
+    )
+
+
+def delay_records_release(*, step: Step, now: datetime, leaving_canvas: bool, limit: int) -> list[DelayRecord] | None:
+    """Up to `limit` users whose wait is over leave the step; inside the caller's transaction.
+
+    Returns them, or None when another sweeper moved some of them first (the
+    caller rolls back and moves on: nobody is moved twice).
+    """
+    ids = list(
+        DelayRecord.objects.filter(step=step, state=DelayRecord.State.WAITING, wake_at__lte=now)
+        .values_list("pk", flat=True)[:limit]
+    )
+    rows = list(DelayRecord.objects.filter(pk__in=ids, state=DelayRecord.State.WAITING))
+    new_state = DelayRecord.State.EXITED if leaving_canvas else DelayRecord.State.PROCEEDED
+    updated = DelayRecord.objects.filter(pk__in=[r.pk for r in rows], state=DelayRecord.State.WAITING).update(
+        state=new_state, left_at=now
+    )
+    if updated != len(rows):
+        return None
+    step_counts.add({(step.pk, DelayRecord.State.WAITING): -updated, (step.pk, new_state): updated})
+    return rows

@@ -1,0 +1,33 @@
+"""Users who could not be sent: retried on request, errored when their window runs out."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audiences.models import Step
+from audiences.sending import pump, records
+
+logger = logging.getLogger(__name__)
+
+
+def records_retry_errored(*, step: Step) -> int:
+    """Give a step's errored users another retry window (13 hours), sending them at once."""
+    count = records.retry_errored(step_id=step.pk, now=timezone.now())
+    if count:
+        transaction.on_commit(pump.wake)
+    return count
+
+
+def records_error_expired(*, now: datetime | None = None) -> int:
+    """Users not sent within the retry window (13 h after entering) become errored."""
+    errored = records.error_expired(
+        now=now or timezone.now(), retry_window=timedelta(hours=settings.SYNC_RETRY_WINDOW_HOURS)
+    )
+    if errored:
+        logger.info("%d users errored after the retry window", errored)
+    return errored
