@@ -1,0 +1,205 @@
+"""The step pages a marketer works in: the Audience Sync step editor, its audience search, the analytics.
+
+They are views of CanvasAdmin (mixed in here), so they share its scoping: a
+step of another workspace answers 404. Every write calls audiences.services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from audiences import metrics, services
+from audiences.admin.chart import hourly_chart
+from audiences.admin.connection import connection_problem
+from audiences.forms import ActalikeForm, AudienceSyncStepForm
+from audiences.models import Audience, Canvas, SendLog, Step, SyncRecord
+from integrations.admin import scoped_choices
+from integrations.models import AdAccount
+
+# What a call to Pinterest or a service may raise that the marketer should read.
+SHOWN_ERRORS = (services.ServiceError, services.PinterestProblem)
+
+NUMBERS = [
+    ("entered", "Entered"),
+    ("proceeded", "Proceeded to Next Step"),
+    ("synced", "Users Synced"),
+    ("not_synced", "Users Not Synced"),
+    ("pending", "Users Pending"),
+    ("errored", "Users Errored"),
+    ("exited", "Exited Canvas"),
+]
+
+
+class StepPages:
+    """The step views of CanvasAdmin (which provides _step, _canvas_url and _context)."""
+
+    def step_edit_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        canvas = step.canvas
+        if step.kind != Step.Kind.AUDIENCE_SYNC:
+            return HttpResponseRedirect(self._canvas_url(canvas))
+        locked = canvas.status == Canvas.Status.ACTIVE
+        ad_accounts = scoped_choices("ad_account", request).filter(connection__workspace=canvas.workspace)
+        initial = AudienceSyncStepForm.initial_for(step)
+        if request.method == "POST":
+            form = AudienceSyncStepForm(request.POST, initial=initial, ad_accounts=ad_accounts, locked=locked)
+            if form.is_valid():
+                try:
+                    self._step_save(request, step, form, locked)
+                except SHOWN_ERRORS as exc:
+                    messages.error(request, str(exc))
+                else:
+                    return HttpResponseRedirect(request.path)
+                step.refresh_from_db()
+        else:
+            form = AudienceSyncStepForm(initial=initial, ad_accounts=ad_accounts, locked=locked)
+        return TemplateResponse(request, "audiences/step_editor.html", self._context(
+            request,
+            title=f"Edit step: {step}",
+            canvas=canvas,
+            step=step,
+            form=form,
+            locked=locked,
+            search_url=reverse("admin:audiences_step_audience_search", args=[step.pk]),
+            analytics_url=reverse("admin:audiences_step_analytics", args=[step.pk]),
+            connection_problems=[p for p in [connection_problem(canvas.workspace)] if p],
+        ))
+
+    def _step_save(self, request, step: Step, form: AudienceSyncStepForm, locked: bool) -> None:
+        data = form.cleaned_data
+        if locked:
+            services.step_update(step=step, name=data["name"])
+            messages.success(request, "Step saved. Stop the canvas to change its audience, ad account or match fields.")
+            return
+        ad_account: AdAccount | None = data["ad_account"]
+        changes = {
+            "name": data["name"],
+            "ad_account": ad_account,
+            "action": data["action"],
+            "match_fields": form.match_fields(),
+        }
+        typed = (data["audience_name"] or "").strip()
+        current = step.audience
+        if "_create_audience" in request.POST:
+            if ad_account is None:
+                raise services.ServiceError("Choose an ad account before creating its audience.")
+            step = services.step_update(step=step, audience=services.AudienceChoice(new_name=typed), **changes)
+            audience = step.audience
+            messages.success(
+                request,
+                f"Audience “{audience.name}” created. It is made on Pinterest with the first users who reach this step; "
+                "its size shows once about 100 users match, which takes 24–48 hours.",
+            )
+            return
+        if data["pinterest_audience_id"]:
+            if ad_account is None:
+                raise services.ServiceError("Choose an ad account before choosing its audience.")
+            step = services.step_update(
+                step=step, audience=services.AudienceChoice(pinterest_audience_id=data["pinterest_audience_id"]), **changes
+            )
+            messages.success(request, f"The step now syncs to the existing Pinterest audience “{step.audience.name}”.")
+            return
+        if current is not None and (ad_account is None or current.ad_account_id != ad_account.pk):
+            # The audience belongs to the old ad account: the new one needs its own.
+            changes["audience"] = None
+        services.step_update(step=step, **changes)
+        messages.success(request, "Step saved.")
+        if typed and (current is None or typed != current.name) and changes.get("audience", current) is not None:
+            messages.warning(
+                request,
+                f"The audience was not changed: pick “{typed}” from the search results, or click Create Audience.",
+            )
+        elif changes.get("audience", current) is None:
+            messages.warning(request, "Choose an existing audience or create one before launching.")
+
+    def audience_search_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        ad_account = scoped_choices("ad_account", request).filter(
+            connection__workspace=step.canvas.workspace, pk=request.GET.get("ad_account") or 0
+        ).first()
+        if ad_account is None:
+            return JsonResponse({"error": "Choose an ad account first."}, status=400)
+        try:
+            page = services.pinterest_audiences_search(
+                ad_account=ad_account, search=request.GET.get("q", "")[:100], bookmark=request.GET.get("bookmark") or None
+            )
+        except SHOWN_ERRORS as exc:
+            return JsonResponse({"error": str(exc)}, status=502)
+        return JsonResponse({
+            "items": [
+                {"id": a.id, "name": a.name, "size": a.size, "status": a.status}
+                for a in page.items
+                if a.audience_type == "CUSTOMER_LIST"
+            ],
+            "next_bookmark": page.next_bookmark,
+        })
+
+    # Step analytics.
+
+    def step_analytics_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        canvas = step.canvas
+        numbers = metrics.step_metrics(step).as_dict()
+        audience = step.audience
+        return TemplateResponse(request, "audiences/step_analytics.html", self._context(
+            request,
+            title=f"Analytics: {step}",
+            canvas=canvas,
+            step=step,
+            numbers=[
+                {"key": key, "label": label, "value": numbers[key], "help": metrics.EXPLANATIONS[key]}
+                for key, label in NUMBERS
+            ],
+            chart=hourly_chart(metrics.step_hourly_series(step, hours=48)),
+            audience=audience,
+            members=metrics.audience_member_count(audience.pk) if audience else None,
+            send_logs=list(SendLog.objects.filter(audience=audience)[:20]) if audience else [],
+            errored=list(
+                SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).order_by("-errored_at", "-id")[:50]
+            ),
+            errored_total=numbers["errored"],
+            actalike_form=ActalikeForm() if audience and audience.status == Audience.Status.READY else None,
+            edit_url=reverse("admin:audiences_step_edit", args=[step.pk]) if step.kind == Step.Kind.AUDIENCE_SYNC else "",
+            connection_problems=[p for p in [connection_problem(canvas.workspace)] if p],
+        ))
+
+    def step_retry_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        if request.method == "POST":
+            count = services.records_retry_errored(step=step)
+            if count:
+                messages.success(request, f"{count} errored user{'s' if count != 1 else ''} will be sent again now.")
+            else:
+                messages.info(request, "No errored users to retry.")
+        return HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]))
+
+    def step_actalike_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        back = HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]))
+        if request.method != "POST" or step.audience is None:
+            return back
+        form = ActalikeForm(request.POST)
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                label = form.fields[field].label or field.title() if field in form.fields else "Actalike audience"
+                messages.error(request, f"{label}: {' '.join(errors)}")
+            return back
+        try:
+            remote = services.audience_create_actalike(
+                audience=step.audience,
+                country=form.cleaned_data["country"],
+                percentage=form.cleaned_data["percentage"],
+                name=form.cleaned_data["name"],
+            )
+        except SHOWN_ERRORS as exc:
+            messages.error(request, f"The Actalike audience was not created: {exc}")
+        else:
+            messages.success(
+                request,
+                f"Actalike audience “{remote.name}” created on Pinterest (audience id {remote.id}). "
+                "Pinterest fills it within 24–48 hours.",
+            )
+        return back
