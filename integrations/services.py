@@ -90,7 +90,11 @@ def connection_connect(
     enabled before stay enabled and every other one starts disabled, so a
     reconnection never widens what the workspace chose.
     Connecting again replaces the tokens and makes an invalid connection valid.
+    Raises ValueError, before calling Pinterest, when a named ad account id
+    is not a Pinterest id.
     """
+    if enabled_ad_account_ids is not None:
+        enabled_ad_account_ids = _checked_ad_account_ids(enabled_ad_account_ids)
     account = pinterest.PinterestClient(tokens.access_token).user_account()
     # The user is known only now: count the call just made against their
     # budget, and send the rest through the shared limiter.
@@ -163,8 +167,15 @@ def ad_accounts_store(
             raise ValueError(f"Ad accounts not found for this Pinterest user: {', '.join(sorted(unknown))}")
 
 
+def _checked_ad_account_ids(ids: Iterable[str]) -> set[str]:
+    ids = set(ids)
+    if not all(pinterest.is_valid_id(value) for value in ids):
+        raise ValueError(f"An ad account id is 1 to {pinterest.ID_MAX_LENGTH} digits.")
+    return ids
+
+
 def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
-    wanted = set(enabled_ids)
+    wanted = _checked_ad_account_ids(enabled_ids)
     for row in connection.ad_accounts.all():
         enabled = row.pinterest_id in wanted
         if row.enabled != enabled:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from audiences import services
 from audiences.models import Canvas, Step, SyncRecord
+from integrations.pinterest.client import ID_MAX_LENGTH, is_valid_id
 
 MATCH_FIELDS = list(services.MATCH_FIELDS)
 MAX_DELAY_SECONDS = 366 * 24 * 3600
@@ -42,6 +43,15 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 NOT_BLANK = RegexValidator(r"\S", "Must contain something other than spaces.")
+
+# Pinterest's ids are digit strings of at most 18 characters (openapi-v5.json,
+# components/parameters/path_ad_account_id, path_audience_id: `pattern: ^\d+$`).
+PINTEREST_ID_PATTERN = r"^[0-9]{1,18}$"
+PINTEREST_ID = RegexValidator(r"\A[0-9]{1,18}\Z", f"A Pinterest id is 1 to {ID_MAX_LENGTH} digits.")
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value)
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -128,8 +138,8 @@ class AudienceSerializer(serializers.Serializer):
 
 AUDIENCE_REF_SCHEMA = {
     "oneOf": [
-        {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^\S+$",
-         "description": "The id of an existing Pinterest audience of the ad account."},
+        {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH, "pattern": PINTEREST_ID_PATTERN,
+         "description": "The id of an existing Pinterest audience of the ad account (digits)."},
         {"type": "object", "properties": {"new": {"type": "string", "minLength": 1, "maxLength": 100,
                                                   "pattern": r"\S"}},
          "required": ["new"], "additionalProperties": False,
@@ -147,14 +157,20 @@ class AudienceRefField(serializers.Field):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            value = data.strip()
-            if not value or len(value) > 32 or any(c.isspace() for c in value):
-                raise serializers.ValidationError("A Pinterest audience id is 1 to 32 characters without spaces.")
-            return services.AudienceChoice(pinterest_audience_id=value)
+            # Pinterest's id goes into the path of the calls that read the audience:
+            # digits only, checked here and again by the client.
+            if not is_valid_id(data):
+                raise serializers.ValidationError(
+                    f"A Pinterest audience id is 1 to {ID_MAX_LENGTH} digits (ids of GET "
+                    f"/api/v1/ad-accounts/{{id}}/audiences/)."
+                )
+            return services.AudienceChoice(pinterest_audience_id=data)
         if isinstance(data, dict) and set(data) == {"new"}:
             name = data["new"]
-            if not isinstance(name, str) or not name.strip() or len(name) > 100:
-                raise serializers.ValidationError("`new` is the new audience's name: 1 to 100 characters.")
+            if not isinstance(name, str) or not name.strip() or len(name) > 100 or _has_control_characters(name):
+                raise serializers.ValidationError(
+                    "`new` is the new audience's name: 1 to 100 characters, without control characters."
+                )
             return services.AudienceChoice(new_name=name.strip())
         if isinstance(data, dict) and set(data) == {"id"}:
             if type(data["id"]) is not int or data["id"] < 1:
@@ -202,8 +218,9 @@ class StepInputSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=Step.Kind.choices, required=False,
                                    help_text="Default `audience_sync`; cannot change after creation.")
     name = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
-    ad_account = StrictCharField(required=False, allow_null=True, max_length=32, validators=[NOT_BLANK],
-                                       help_text="Pinterest id of an enabled ad account of the workspace.")
+    ad_account = StrictCharField(required=False, allow_null=True, max_length=ID_MAX_LENGTH, trim_whitespace=False,
+                                 validators=[PINTEREST_ID],
+                                 help_text="Pinterest id (digits) of an enabled ad account of the workspace.")
     audience = AudienceRefField(required=False, allow_null=True)
     action = serializers.ChoiceField(choices=Step.Action.choices, required=False)
     match_fields = serializers.ListField(child=serializers.ChoiceField(choices=MATCH_FIELDS), required=False,
