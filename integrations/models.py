@@ -57,6 +57,10 @@ class PinterestConnection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    # Who is refreshing the tokens now, and until when at most (integrations.services.connection_refresh):
+    # one refresh per connection at a time, with no transaction open while Pinterest answers.
+    refresh_lease_owner = models.CharField(max_length=32, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     terms_accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

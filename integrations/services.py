@@ -7,12 +7,16 @@ writes the models directly.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations import crypto
@@ -119,6 +123,9 @@ def connection_connect(
         connection.last_error = ""
         connection.last_success_at = timezone.now()
         connection.connected_at = timezone.now()
+        # A refresh of the old grant still under way must not store its tokens over this one.
+        connection.refresh_lease_owner = ""
+        connection.refresh_lease_until = None
         if accepted_by is not None:
             connection.terms_accepted_by = accepted_by
             connection.terms_accepted_at = timezone.now()
@@ -188,6 +195,8 @@ def connection_disconnect(*, connection: PinterestConnection) -> None:
     with transaction.atomic():
         connection.access_token_encrypted = ""
         connection.refresh_token_encrypted = ""
+        connection.refresh_lease_owner = ""
+        connection.refresh_lease_until = None
         connection.status = PinterestConnection.Status.DISCONNECTED
         connection.last_error = "Disconnected by the workspace."
         connection.last_error_at = timezone.now()
@@ -227,33 +236,97 @@ def connection_mark_invalid(*, connection: PinterestConnection, reason: str) -> 
     logger.warning("Pinterest connection %s marked invalid: %s", connection.pk, reason)
 
 
-def connection_refresh(*, connection: PinterestConnection, seen_access_token_ciphertext: str | None = None) -> PinterestConnection:
+def _refresh_lease_seconds() -> float:
+    # Longer than the token request can take (connect and read timeouts), so a
+    # lease runs out only when its holder died.
+    return 2 * settings.PINTEREST_HTTP_TIMEOUT + 10
+
+
+def connection_refresh(*, connection: PinterestConnection, seen_access_token_ciphertext: str | None = None,
+                       wait_seconds: float | None = None) -> PinterestConnection:
     """Exchange the refresh token for a new pair and store both.
 
-    Serialised per connection: when another process already refreshed since
-    the caller read the token (`seen_access_token_ciphertext`), that new
-    token is used instead of spending the (rotated) refresh token again.
-    Raises AuthError when Pinterest refuses; the caller marks the connection.
+    Serialised per connection by a lease on the row, and no transaction is
+    open while Pinterest answers:
+
+    1. a conditional UPDATE takes the lease (only when nobody holds a live
+       one and the token is still the one read);
+    2. the token request goes out, outside any transaction;
+    3. one UPDATE stores the new pair and ends the lease, unless the
+       workspace reconnected or disconnected meanwhile (the lease is gone).
+
+    A caller that finds the lease taken waits for it (up to `wait_seconds`,
+    by default the lease's length) and re-reads: when the token changed since
+    the caller read it (`seen_access_token_ciphertext`, else the token read
+    on entry), that new token is used instead of spending the rotated
+    refresh token again. Raises AuthError when Pinterest refuses; the caller
+    marks the connection. TransientError when the lease is not freed in time.
     """
-    with transaction.atomic():
-        fresh = PinterestConnection.objects.select_for_update().get(pk=connection.pk)
+    seen = seen_access_token_ciphertext
+    owner = uuid.uuid4().hex
+    lease = _refresh_lease_seconds()
+    deadline = time.monotonic() + (lease if wait_seconds is None else wait_seconds)
+    while True:
+        fresh = PinterestConnection.objects.get(pk=connection.pk)
         if fresh.status != PinterestConnection.Status.VALID:
             raise ConnectionUnusable(fresh.last_error or "The Pinterest connection is not valid.")
-        if seen_access_token_ciphertext is not None and fresh.access_token_encrypted != seen_access_token_ciphertext:
-            return fresh
-        try:
-            tokens = pinterest.refresh_tokens(refresh_token=fresh.refresh_token)
-        except pinterest.RequestError as exc:
-            # Pinterest answers a dead refresh token with a 4xx: the grant is gone.
-            raise pinterest.AuthError(f"Refreshing the token failed: {exc.message}", status=exc.status,
-                                      code=exc.code, request_id=exc.request_id) from None
-        fresh.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
-        fresh.access_token_expires_at = _expiry(tokens.expires_in)
-        if tokens.refresh_token_expires_in:
-            fresh.refresh_token_expires_at = _expiry(tokens.refresh_token_expires_in)
-        fresh.last_refreshed_at = timezone.now()
-        fresh.save()
-    return fresh
+        if seen is None:
+            seen = fresh.access_token_encrypted
+        elif fresh.access_token_encrypted != seen:
+            return fresh  # refreshed by someone else meanwhile
+        now = timezone.now()
+        taken = (
+            PinterestConnection.objects.filter(
+                pk=fresh.pk, status=PinterestConnection.Status.VALID, access_token_encrypted=seen
+            )
+            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
+            .update(refresh_lease_owner=owner, refresh_lease_until=now + timedelta(seconds=lease))
+        )
+        if taken:
+            break
+        if time.monotonic() >= deadline:
+            raise pinterest.TransientError("Another process is refreshing this connection's token; try again shortly.")
+        time.sleep(0.1)
+
+    try:
+        tokens = pinterest.refresh_tokens(refresh_token=fresh.refresh_token)
+    except pinterest.RequestError as exc:
+        _refresh_lease_release(fresh.pk, owner)
+        # Pinterest answers a dead refresh token with a 4xx: the grant is gone.
+        raise pinterest.AuthError(f"Refreshing the token failed: {exc.message}", status=exc.status,
+                                  code=exc.code, request_id=exc.request_id) from None
+    except BaseException:
+        _refresh_lease_release(fresh.pk, owner)
+        raise
+
+    now = timezone.now()
+    fresh.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    changes = {
+        "access_token_encrypted": fresh.access_token_encrypted,
+        "refresh_token_encrypted": fresh.refresh_token_encrypted,
+        "access_token_expires_at": _expiry(tokens.expires_in),
+        "last_refreshed_at": now,
+        "refresh_lease_owner": "",
+        "refresh_lease_until": None,
+        "updated_at": now,
+    }
+    if tokens.refresh_token_expires_in:
+        changes["refresh_token_expires_at"] = _expiry(tokens.refresh_token_expires_in)
+    stored = PinterestConnection.objects.filter(pk=fresh.pk, refresh_lease_owner=owner).update(**changes)
+    if not stored:
+        # Reconnected or disconnected while Pinterest answered: that grant wins.
+        logger.info("connection %s changed while its token was refreshed; the refreshed pair is dropped", fresh.pk)
+        fresh = PinterestConnection.objects.get(pk=fresh.pk)
+        if fresh.status != PinterestConnection.Status.VALID:
+            raise ConnectionUnusable(fresh.last_error or "The Pinterest connection is not valid.")
+        return fresh
+    return PinterestConnection.objects.get(pk=fresh.pk)
+
+
+def _refresh_lease_release(pk: int, owner: str) -> None:
+    PinterestConnection.objects.filter(pk=pk, refresh_lease_owner=owner).update(
+        refresh_lease_owner="", refresh_lease_until=None
+    )
 
 
 def connections_refresh_expiring(*, within: timedelta = timedelta(days=2)) -> int:
