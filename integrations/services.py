@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -22,7 +23,7 @@ from django.utils import timezone
 from integrations import crypto
 from integrations.signals import connection_valid
 from integrations.crypto import TokenDecryptionError
-from integrations.models import AdAccount, Membership, PinterestConnection, Workspace
+from integrations.models import AdAccount, Membership, PinterestConnection, Workspace, validate_workspace_slug
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
 
@@ -38,11 +39,31 @@ class TokenUnreadable(ConnectionUnusable, TokenDecryptionError):
     """No configured key opens the stored token: the connection is marked invalid."""
 
 
+class InvalidWorkspace(ValueError):
+    """The slug or name cannot be a workspace's; nothing was created."""
+
+
 # --- Workspaces ------------------------------------------------------------------------
+
+WORKSPACE_NAME_MAX_LENGTH = 200
 
 
 def workspace_create(*, slug: str, name: str = "") -> Workspace:
-    workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    """The workspace with this slug, created when there is none (idempotent).
+
+    Raises InvalidWorkspace for a slug that is not a Django slug of 1 to 50
+    characters (it is part of the workspace's page URLs) or a name over 200
+    characters or with control characters.
+    """
+    try:
+        validate_workspace_slug(slug)
+    except ValidationError as exc:
+        raise InvalidWorkspace(f"Invalid workspace slug: {' '.join(exc.messages)}") from None
+    if not isinstance(name, str) or len(name) > WORKSPACE_NAME_MAX_LENGTH:
+        raise InvalidWorkspace(f"A workspace name is at most {WORKSPACE_NAME_MAX_LENGTH} characters.")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in name):
+        raise InvalidWorkspace("A workspace name cannot hold control characters.")
+    workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": name.strip() or slug})
     return workspace
 
 
