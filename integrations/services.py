@@ -203,7 +203,8 @@ def _checked_ad_account_ids(ids: Iterable[str]) -> set[str]:
 
 
 def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
-    wanted = _checked_ad_account_ids(enabled_ids)
+    # Compared with the connection's own ad accounts only: anything else (a form's garbage) enables nothing.
+    wanted = set(enabled_ids)
     for row in connection.ad_accounts.all():
         enabled = row.pinterest_id in wanted
         if row.enabled != enabled:

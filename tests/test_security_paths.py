@@ -316,3 +316,15 @@ def test_pinterest_connect_calls_only_the_operations_it_means(acme, pinterest_us
     assert operations_of(wire) == ["user_account/get", "ad_accounts/list"]
     assert list(acme.pinterest_connection.ad_accounts.filter(enabled=True).values_list("pinterest_id", flat=True)) \
         == [first]
+
+
+def test_the_ad_account_choice_page_ignores_values_that_are_not_its_ad_accounts(client, alice, connection, wire):
+    first = connection.ad_accounts.order_by("pinterest_id").first()
+    client.force_login(alice)
+
+    response = client.post("/pinterest/acme/ad-accounts/", {"ad_account": [first.pinterest_id, "../../user_account", "'"]})
+
+    assert response.status_code == 302
+    assert list(connection.ad_accounts.filter(enabled=True).values_list("pinterest_id", flat=True)) == [
+        first.pinterest_id]
+    assert wire == []
