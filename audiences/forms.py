@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import RegexValidator
 
 from audiences.models import Step
 from audiences.services import ACTALIKE_COUNTRIES, AUDIENCE_NAME_MAX_LENGTH
 from integrations.models import AdAccount
+from integrations.pinterest.client import ID_MAX_LENGTH
+
+# A Pinterest audience id is a digit string (openapi-v5.json, path_audience_id:
+# `pattern: ^\d+$`, `maxLength: 18`); the search fills the hidden field with one.
+PINTEREST_ID = RegexValidator(
+    r"\A[0-9]{1,18}\Z", "This is not a Pinterest audience id: pick the audience from the search results again."
+)
 
 
 class AudienceSyncStepForm(forms.Form):
@@ -26,7 +34,10 @@ class AudienceSyncStepForm(forms.Form):
         help_text="Type to search this ad account's Pinterest audiences, or type a new name and click Create Audience.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Search or name a new audience", "size": 50}),
     )
-    pinterest_audience_id = forms.CharField(required=False, widget=forms.HiddenInput)
+    pinterest_audience_id = forms.CharField(
+        required=False, max_length=ID_MAX_LENGTH, strip=False, validators=[PINTEREST_ID], widget=forms.HiddenInput,
+        error_messages={"max_length": PINTEREST_ID.message},
+    )
     action = forms.ChoiceField(choices=Step.Action.choices, widget=forms.RadioSelect)
     match_email = forms.BooleanField(required=False, label="Email")
     match_idfa = forms.BooleanField(required=False, label="iOS IDFA")
@@ -55,6 +66,13 @@ class AudienceSyncStepForm(forms.Form):
             "match_idfa": step.match_idfa,
             "match_android_aid": step.match_android_aid,
         }
+
+    def clean(self):
+        data = super().clean()
+        # A hidden field's error would be shown nowhere: show it above the form.
+        for message in self._errors.pop("pinterest_audience_id", []):
+            self.add_error(None, message)
+        return data
 
     def match_fields(self) -> list[str]:
         pairs = (("email", "match_email"), ("ios_idfa", "match_idfa"), ("android_aid", "match_android_aid"))

@@ -1,14 +1,31 @@
 """Workspaces and their connection to Pinterest."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import models
 from django.utils import timezone
 
 from integrations import crypto
 
+WORKSPACE_SLUG_MAX_LENGTH = 50
+
+
+def validate_workspace_slug(value: object) -> None:
+    """A workspace slug is what Django's slug URLs take: ASCII letters, digits, - and _, 1 to 50 characters.
+
+    It is part of every workspace page's URL (/pinterest/<slug>/): a slug
+    those URLs cannot hold would break every page that links to it.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= WORKSPACE_SLUG_MAX_LENGTH:
+        raise ValidationError(
+            f"A workspace slug is 1 to {WORKSPACE_SLUG_MAX_LENGTH} characters.", code="invalid_slug"
+        )
+    validate_slug(value)
+
 
 class Workspace(models.Model):
-    slug = models.SlugField(unique=True)
+    slug = models.SlugField(unique=True, max_length=WORKSPACE_SLUG_MAX_LENGTH)
     name = models.CharField(max_length=200)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
     created_at = models.DateTimeField(default=timezone.now)
@@ -57,6 +74,10 @@ class PinterestConnection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    # Who is refreshing the tokens now, and until when at most (integrations.services.connection_refresh):
+    # one refresh per connection at a time, with no transaction open while Pinterest answers.
+    refresh_lease_owner = models.CharField(max_length=32, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     terms_accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

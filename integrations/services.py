@@ -7,18 +7,23 @@ writes the models directly.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations import crypto
 from integrations.signals import connection_valid
 from integrations.crypto import TokenDecryptionError
-from integrations.models import AdAccount, Membership, PinterestConnection, Workspace
+from integrations.models import AdAccount, Membership, PinterestConnection, Workspace, validate_workspace_slug
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
 
@@ -34,11 +39,31 @@ class TokenUnreadable(ConnectionUnusable, TokenDecryptionError):
     """No configured key opens the stored token: the connection is marked invalid."""
 
 
+class InvalidWorkspace(ValueError):
+    """The slug or name cannot be a workspace's; nothing was created."""
+
+
 # --- Workspaces ------------------------------------------------------------------------
+
+WORKSPACE_NAME_MAX_LENGTH = 200
 
 
 def workspace_create(*, slug: str, name: str = "") -> Workspace:
-    workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    """The workspace with this slug, created when there is none (idempotent).
+
+    Raises InvalidWorkspace for a slug that is not a Django slug of 1 to 50
+    characters (it is part of the workspace's page URLs) or a name over 200
+    characters or with control characters.
+    """
+    try:
+        validate_workspace_slug(slug)
+    except ValidationError as exc:
+        raise InvalidWorkspace(f"Invalid workspace slug: {' '.join(exc.messages)}") from None
+    if not isinstance(name, str) or len(name) > WORKSPACE_NAME_MAX_LENGTH:
+        raise InvalidWorkspace(f"A workspace name is at most {WORKSPACE_NAME_MAX_LENGTH} characters.")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in name):
+        raise InvalidWorkspace("A workspace name cannot hold control characters.")
+    workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": name.strip() or slug})
     return workspace
 
 
@@ -90,7 +115,11 @@ def connection_connect(
     enabled before stay enabled and every other one starts disabled, so a
     reconnection never widens what the workspace chose.
     Connecting again replaces the tokens and makes an invalid connection valid.
+    Raises ValueError, before calling Pinterest, when a named ad account id
+    is not a Pinterest id.
     """
+    if enabled_ad_account_ids is not None:
+        enabled_ad_account_ids = _checked_ad_account_ids(enabled_ad_account_ids)
     account = pinterest.PinterestClient(tokens.access_token).user_account()
     # The user is known only now: count the call just made against their
     # budget, and send the rest through the shared limiter.
@@ -115,6 +144,9 @@ def connection_connect(
         connection.last_error = ""
         connection.last_success_at = timezone.now()
         connection.connected_at = timezone.now()
+        # A refresh of the old grant still under way must not store its tokens over this one.
+        connection.refresh_lease_owner = ""
+        connection.refresh_lease_until = None
         if accepted_by is not None:
             connection.terms_accepted_by = accepted_by
             connection.terms_accepted_at = timezone.now()
@@ -163,7 +195,15 @@ def ad_accounts_store(
             raise ValueError(f"Ad accounts not found for this Pinterest user: {', '.join(sorted(unknown))}")
 
 
+def _checked_ad_account_ids(ids: Iterable[str]) -> set[str]:
+    ids = set(ids)
+    if not all(pinterest.is_valid_id(value) for value in ids):
+        raise ValueError(f"An ad account id is 1 to {pinterest.ID_MAX_LENGTH} digits.")
+    return ids
+
+
 def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
+    # Compared with the connection's own ad accounts only: anything else (a form's garbage) enables nothing.
     wanted = set(enabled_ids)
     for row in connection.ad_accounts.all():
         enabled = row.pinterest_id in wanted
@@ -177,6 +217,8 @@ def connection_disconnect(*, connection: PinterestConnection) -> None:
     with transaction.atomic():
         connection.access_token_encrypted = ""
         connection.refresh_token_encrypted = ""
+        connection.refresh_lease_owner = ""
+        connection.refresh_lease_until = None
         connection.status = PinterestConnection.Status.DISCONNECTED
         connection.last_error = "Disconnected by the workspace."
         connection.last_error_at = timezone.now()
@@ -216,33 +258,97 @@ def connection_mark_invalid(*, connection: PinterestConnection, reason: str) -> 
     logger.warning("Pinterest connection %s marked invalid: %s", connection.pk, reason)
 
 
-def connection_refresh(*, connection: PinterestConnection, seen_access_token_ciphertext: str | None = None) -> PinterestConnection:
+def _refresh_lease_seconds() -> float:
+    # Longer than the token request can take (connect and read timeouts), so a
+    # lease runs out only when its holder died.
+    return 2 * settings.PINTEREST_HTTP_TIMEOUT + 10
+
+
+def connection_refresh(*, connection: PinterestConnection, seen_access_token_ciphertext: str | None = None,
+                       wait_seconds: float | None = None) -> PinterestConnection:
     """Exchange the refresh token for a new pair and store both.
 
-    Serialised per connection: when another process already refreshed since
-    the caller read the token (`seen_access_token_ciphertext`), that new
-    token is used instead of spending the (rotated) refresh token again.
-    Raises AuthError when Pinterest refuses; the caller marks the connection.
+    Serialised per connection by a lease on the row, and no transaction is
+    open while Pinterest answers:
+
+    1. a conditional UPDATE takes the lease (only when nobody holds a live
+       one and the token is still the one read);
+    2. the token request goes out, outside any transaction;
+    3. one UPDATE stores the new pair and ends the lease, unless the
+       workspace reconnected or disconnected meanwhile (the lease is gone).
+
+    A caller that finds the lease taken waits for it (up to `wait_seconds`,
+    by default the lease's length) and re-reads: when the token changed since
+    the caller read it (`seen_access_token_ciphertext`, else the token read
+    on entry), that new token is used instead of spending the rotated
+    refresh token again. Raises AuthError when Pinterest refuses; the caller
+    marks the connection. TransientError when the lease is not freed in time.
     """
-    with transaction.atomic():
-        fresh = PinterestConnection.objects.select_for_update().get(pk=connection.pk)
+    seen = seen_access_token_ciphertext
+    owner = uuid.uuid4().hex
+    lease = _refresh_lease_seconds()
+    deadline = time.monotonic() + (lease if wait_seconds is None else wait_seconds)
+    while True:
+        fresh = PinterestConnection.objects.get(pk=connection.pk)
         if fresh.status != PinterestConnection.Status.VALID:
             raise ConnectionUnusable(fresh.last_error or "The Pinterest connection is not valid.")
-        if seen_access_token_ciphertext is not None and fresh.access_token_encrypted != seen_access_token_ciphertext:
-            return fresh
-        try:
-            tokens = pinterest.refresh_tokens(refresh_token=fresh.refresh_token)
-        except pinterest.RequestError as exc:
-            # Pinterest answers a dead refresh token with a 4xx: the grant is gone.
-            raise pinterest.AuthError(f"Refreshing the token failed: {exc.message}", status=exc.status,
-                                      code=exc.code, request_id=exc.request_id) from None
-        fresh.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
-        fresh.access_token_expires_at = _expiry(tokens.expires_in)
-        if tokens.refresh_token_expires_in:
-            fresh.refresh_token_expires_at = _expiry(tokens.refresh_token_expires_in)
-        fresh.last_refreshed_at = timezone.now()
-        fresh.save()
-    return fresh
+        if seen is None:
+            seen = fresh.access_token_encrypted
+        elif fresh.access_token_encrypted != seen:
+            return fresh  # refreshed by someone else meanwhile
+        now = timezone.now()
+        taken = (
+            PinterestConnection.objects.filter(
+                pk=fresh.pk, status=PinterestConnection.Status.VALID, access_token_encrypted=seen
+            )
+            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
+            .update(refresh_lease_owner=owner, refresh_lease_until=now + timedelta(seconds=lease))
+        )
+        if taken:
+            break
+        if time.monotonic() >= deadline:
+            raise pinterest.TransientError("Another process is refreshing this connection's token; try again shortly.")
+        time.sleep(0.1)
+
+    try:
+        tokens = pinterest.refresh_tokens(refresh_token=fresh.refresh_token)
+    except pinterest.RequestError as exc:
+        _refresh_lease_release(fresh.pk, owner)
+        # Pinterest answers a dead refresh token with a 4xx: the grant is gone.
+        raise pinterest.AuthError(f"Refreshing the token failed: {exc.message}", status=exc.status,
+                                  code=exc.code, request_id=exc.request_id) from None
+    except BaseException:
+        _refresh_lease_release(fresh.pk, owner)
+        raise
+
+    now = timezone.now()
+    fresh.set_tokens(access_token=tokens.access_token, refresh_token=tokens.refresh_token)
+    changes = {
+        "access_token_encrypted": fresh.access_token_encrypted,
+        "refresh_token_encrypted": fresh.refresh_token_encrypted,
+        "access_token_expires_at": _expiry(tokens.expires_in),
+        "last_refreshed_at": now,
+        "refresh_lease_owner": "",
+        "refresh_lease_until": None,
+        "updated_at": now,
+    }
+    if tokens.refresh_token_expires_in:
+        changes["refresh_token_expires_at"] = _expiry(tokens.refresh_token_expires_in)
+    stored = PinterestConnection.objects.filter(pk=fresh.pk, refresh_lease_owner=owner).update(**changes)
+    if not stored:
+        # Reconnected or disconnected while Pinterest answered: that grant wins.
+        logger.info("connection %s changed while its token was refreshed; the refreshed pair is dropped", fresh.pk)
+        fresh = PinterestConnection.objects.get(pk=fresh.pk)
+        if fresh.status != PinterestConnection.Status.VALID:
+            raise ConnectionUnusable(fresh.last_error or "The Pinterest connection is not valid.")
+        return fresh
+    return PinterestConnection.objects.get(pk=fresh.pk)
+
+
+def _refresh_lease_release(pk: int, owner: str) -> None:
+    PinterestConnection.objects.filter(pk=pk, refresh_lease_owner=owner).update(
+        refresh_lease_owner="", refresh_lease_until=None
+    )
 
 
 def connections_refresh_expiring(*, within: timedelta = timedelta(days=2)) -> int:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,10 +30,40 @@ def env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-key-change-me-in-production-0123456789")
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# --- Secrets and HTTPS (README, "Deploying to production") ---------------------------
+# With DEBUG on (the local setup, the default) a built-in key lets a new
+# checkout run at once. With DEBUG off the process refuses to start without
+# its own SECRET_KEY and TOKEN_ENCRYPTION_KEYS: a public key would sign its
+# sessions and, through the derived default, open every stored OAuth token.
+DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (DEBUG is off). Set it to a long random value, e.g. the output of "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
+
+# HTTPS: production defaults when DEBUG is off, each overridable. Behind a
+# proxy that terminates TLS, the proxy must set X-Forwarded-Proto (and drop
+# any a client sent); set SECURE_PROXY_SSL_HEADER empty when clients reach
+# this process directly.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https")
+if _proxy_ssl_header.strip():
+    _header, _, _value = _proxy_ssl_header.partition(",")
+    if not _header.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is HEADER,VALUE, e.g. HTTP_X_FORWARDED_PROTO,https.")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -113,6 +144,24 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_URL = "/accounts/login/"
 
+# Accounts are made by staff (the admin, `user_create_marketer`), never by
+# sign-up; sign-in and password reset never tell whether an account exists.
+ACCOUNT_ADAPTER = "integrations.accounts.StaffOnlyAccountAdapter"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # no mail to addresses without an account (nor to whoever typed them)
+
+# Password-reset mail: printed on the console while developing, SMTP otherwise.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -144,9 +193,24 @@ PINTEREST_HTTP_TIMEOUT = env_float("PINTEREST_HTTP_TIMEOUT", 30.0)
 
 # Keys that encrypt OAuth tokens at rest: a comma-separated list of Fernet
 # keys; the first encrypts, all decrypt (rotate with `rotate_token_key`).
-# The default is derived from SECRET_KEY so a new checkout works at once;
-# production sets its own.
-TOKEN_ENCRYPTION_KEYS = [k for k in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if k]
+# With DEBUG on the default is derived from SECRET_KEY so a new checkout works
+# at once; with DEBUG off the process refuses to start without them.
+TOKEN_ENCRYPTION_KEYS = [k.strip() for k in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+if not DEBUG and not TOKEN_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "TOKEN_ENCRYPTION_KEYS is not set (DEBUG is off). Set it to a Fernet key, e.g. the output of "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+    )
+for _position, _key in enumerate(TOKEN_ENCRYPTION_KEYS, start=1):
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key.encode())
+    except ValueError:
+        # The key itself is never echoed.
+        raise ImproperlyConfigured(
+            f"TOKEN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes)."
+        ) from None
 
 # --- Sync limits (Pinterest's limits as Braze documents them; API-NOTES 3.5, 5.3)
 SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 1900)  # records per request

@@ -1,9 +1,17 @@
 from django.contrib import admin
+from django.http import Http404
 from django.urls import include, path, re_path
 
 from audiences.api.views import not_found as api_not_found
 
+
+def signup_closed(request):
+    # Accounts are made by staff (integrations.accounts): there is no sign-up page.
+    raise Http404("Sign-up is closed.")
+
+
 urlpatterns = [
+    path("accounts/signup/", signup_closed),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("pinterest/", include("integrations.urls")),

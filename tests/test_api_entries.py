@@ -23,7 +23,7 @@ def test_it_accepts_10000_users_in_one_call_in_under_2_seconds(acme_api, add_can
     elapsed = time.perf_counter() - started
     assert response.status_code == 202, response.json()
     assert response.json() == {"entered": 10_000, "pending": 10_000, "not_synced": 0, "already_in_audience": 0,
-                               "waiting_in_delay": 0, "exited": 10_000}
+                               "waiting_in_delay": 0, "exited": 10_000, "duplicates_folded": 0}
     assert SyncRecord.objects.filter(step__canvas=add_canvas).count() == 10_000
     assert elapsed < 2.0, f"10,000 users took {elapsed:.2f} s on {connection.vendor}"
 

@@ -46,19 +46,19 @@ def test_it_enters_a_json_lines_file(tmp_path, add_canvas):
     assert SyncRecord.objects.count() == 30
 
 
-def test_a_bad_row_stops_at_its_batch_and_the_rerun_continues(tmp_path, add_canvas):
+def test_a_bad_row_refuses_the_whole_file_with_its_row_and_line(tmp_path, add_canvas):
     users = make_users(1000)
     users[742]["email"] = "broken"
     path = write_csv(tmp_path / "users.csv", users)
-    with pytest.raises(CommandError, match=r"Row 743: not an email address.*continue from row 501"):
+    with pytest.raises(CommandError, match=r"Row 743: not an email address \(line 744 of users.csv\)\. "
+                                           r"Nothing was entered"):
         run(path, "--canvas", add_canvas.pk, "--batch-size", 250)
-    assert SyncRecord.objects.count() == 500  # the first two batches; nothing of the bad row's batch
+    assert SyncRecord.objects.count() == 0  # checked whole before the first batch
 
     users[742]["email"] = "fixed@example.com"
     write_csv(path, users)
     output = run(path, "--canvas", add_canvas.pk, "--batch-size", 250)
-    assert "Resuming at row 501" in output
-    assert "Entered 500 users" in output
+    assert "Entered 1,000 users" in output
     assert SyncRecord.objects.count() == 1000
     assert SyncRecord.objects.values("external_id").distinct().count() == 1000
 

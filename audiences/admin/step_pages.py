@@ -6,6 +6,8 @@ step of another workspace answers 404. Every write calls audiences.services.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
@@ -21,6 +23,11 @@ from integrations.models import AdAccount
 
 # What a call to Pinterest or a service may raise that the marketer should read.
 SHOWN_ERRORS = (services.ServiceError, services.PinterestProblem)
+
+# The audience search's query: a row id of at most 18 digits (under 2**63), and
+# Pinterest's own opaque bookmark (visible ASCII, as the API takes it).
+AD_ACCOUNT_PK = re.compile(r"[0-9]{1,18}")
+SEARCH_BOOKMARK = re.compile(r"[!-~]{1,2000}")
 
 NUMBERS = [
     ("entered", "Entered"),
@@ -117,14 +124,22 @@ class StepPages:
 
     def audience_search_view(self, request, step_id: int):
         step = self._step(request, step_id)
+        # `ad_account` is the ad account's row id (the editor's select); anything
+        # else is refused here, before the database or Pinterest sees it.
+        raw = request.GET.get("ad_account", "")
+        if not AD_ACCOUNT_PK.fullmatch(raw):
+            return JsonResponse({"error": "Choose an ad account first."}, status=400)
         ad_account = scoped_choices("ad_account", request).filter(
-            connection__workspace=step.canvas.workspace, pk=request.GET.get("ad_account") or 0
+            connection__workspace=step.canvas.workspace, pk=int(raw)
         ).first()
         if ad_account is None:
             return JsonResponse({"error": "Choose an ad account first."}, status=400)
+        bookmark = request.GET.get("bookmark") or None
+        if bookmark is not None and not SEARCH_BOOKMARK.fullmatch(bookmark):
+            return JsonResponse({"error": "That page of results is no longer available; search again."}, status=400)
         try:
             page = services.pinterest_audiences_search(
-                ad_account=ad_account, search=request.GET.get("q", "")[:100], bookmark=request.GET.get("bookmark") or None
+                ad_account=ad_account, search=request.GET.get("q", "")[:100], bookmark=bookmark
             )
         except SHOWN_ERRORS as exc:
             return JsonResponse({"error": str(exc)}, status=502)

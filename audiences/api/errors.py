@@ -148,6 +148,9 @@ def _translate(exc: Exception) -> Exception:
         from audiences.api.parsers import max_body_bytes
 
         return PayloadTooLarge(max_body_bytes())
+    if isinstance(exc, RecursionError):
+        # Only input nests this deep (the parser refuses deep bodies; this is the net under it).
+        return exceptions.ParseError("The request nests too deeply to be read.")
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) if exc.args else None)
     if isinstance(exc, DjangoPermissionDenied):

@@ -13,11 +13,11 @@ from rest_framework import serializers
 
 from audiences import services
 from audiences.models import Canvas, Step, SyncRecord
+from integrations.pinterest.client import ID_MAX_LENGTH, is_valid_id
 
 MATCH_FIELDS = list(services.MATCH_FIELDS)
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 MAX_ENTRIES_PER_CALL = 10_000
-IDENTIFIER_MAX_LENGTH = 512
 
 _HEX64 = "[0-9a-fA-F]{64}"
 _AD_ID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -42,6 +42,15 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 NOT_BLANK = RegexValidator(r"\S", "Must contain something other than spaces.")
+
+# Pinterest's ids are digit strings of at most 18 characters (openapi-v5.json,
+# components/parameters/path_ad_account_id, path_audience_id: `pattern: ^\d+$`).
+PINTEREST_ID_PATTERN = r"^[0-9]{1,18}$"
+PINTEREST_ID = RegexValidator(r"\A[0-9]{1,18}\Z", f"A Pinterest id is 1 to {ID_MAX_LENGTH} digits.")
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value)
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -128,8 +137,8 @@ class AudienceSerializer(serializers.Serializer):
 
 AUDIENCE_REF_SCHEMA = {
     "oneOf": [
-        {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^\S+$",
-         "description": "The id of an existing Pinterest audience of the ad account."},
+        {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH, "pattern": PINTEREST_ID_PATTERN,
+         "description": "The id of an existing Pinterest audience of the ad account (digits)."},
         {"type": "object", "properties": {"new": {"type": "string", "minLength": 1, "maxLength": 100,
                                                   "pattern": r"\S"}},
          "required": ["new"], "additionalProperties": False,
@@ -147,14 +156,20 @@ class AudienceRefField(serializers.Field):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            value = data.strip()
-            if not value or len(value) > 32 or any(c.isspace() for c in value):
-                raise serializers.ValidationError("A Pinterest audience id is 1 to 32 characters without spaces.")
-            return services.AudienceChoice(pinterest_audience_id=value)
+            # Pinterest's id goes into the path of the calls that read the audience:
+            # digits only, checked here and again by the client.
+            if not is_valid_id(data):
+                raise serializers.ValidationError(
+                    f"A Pinterest audience id is 1 to {ID_MAX_LENGTH} digits (ids of GET "
+                    f"/api/v1/ad-accounts/{{id}}/audiences/)."
+                )
+            return services.AudienceChoice(pinterest_audience_id=data)
         if isinstance(data, dict) and set(data) == {"new"}:
             name = data["new"]
-            if not isinstance(name, str) or not name.strip() or len(name) > 100:
-                raise serializers.ValidationError("`new` is the new audience's name: 1 to 100 characters.")
+            if not isinstance(name, str) or not name.strip() or len(name) > 100 or _has_control_characters(name):
+                raise serializers.ValidationError(
+                    "`new` is the new audience's name: 1 to 100 characters, without control characters."
+                )
             return services.AudienceChoice(new_name=name.strip())
         if isinstance(data, dict) and set(data) == {"id"}:
             if type(data["id"]) is not int or data["id"] < 1:
@@ -202,8 +217,9 @@ class StepInputSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=Step.Kind.choices, required=False,
                                    help_text="Default `audience_sync`; cannot change after creation.")
     name = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
-    ad_account = StrictCharField(required=False, allow_null=True, max_length=32, validators=[NOT_BLANK],
-                                       help_text="Pinterest id of an enabled ad account of the workspace.")
+    ad_account = StrictCharField(required=False, allow_null=True, max_length=ID_MAX_LENGTH, trim_whitespace=False,
+                                 validators=[PINTEREST_ID],
+                                 help_text="Pinterest id (digits) of an enabled ad account of the workspace.")
     audience = AudienceRefField(required=False, allow_null=True)
     action = serializers.ChoiceField(choices=Step.Action.choices, required=False)
     match_fields = serializers.ListField(child=serializers.ChoiceField(choices=MATCH_FIELDS), required=False,
@@ -258,21 +274,35 @@ class CanvasInputSerializer(StrictInputSerializer):
 
 # --- Entries -------------------------------------------------------------------------------------
 
+IDENTIFIER_MAX_LENGTH = services.IDENTIFIER_MAX_LENGTH
+# What the schema can say of services.user_validate's rules (the service is the authority): no
+# control, zero-width or direction characters, a dot in an email's domain, ad ids as UUIDs.
+_INVISIBLE = r"\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+_EMAIL_PART = rf"[^@\s.{_INVISIBLE}]+"
+
 ENTRY_USER_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["external_id"],
     "properties": {
         "external_id": {"type": "string", "minLength": 1, "maxLength": services.MAX_EXTERNAL_ID_LENGTH,
-                        "pattern": r"\S", "description": "Your id for the user (shown in records)."},
+                        "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f]"
+                                   r"[^\u0000-\u001f\u007f-\u009f]*$",
+                        "description": "Your id for the user (shown in records): no control characters. A user "
+                                       "is entered once per call: a later row with the same external_id and the "
+                                       "same identifiers is folded into the first (counted in "
+                                       "`duplicates_folded`); one with other identifiers refuses the call."},
         "email": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
-                  "pattern": rf"^\s*([^@\s]+@[^@\s]+|{_HEX64})\s*$",
-                  "description": "An email address, or its SHA-256 (64 hex) if already hashed."},
+                  "pattern": rf"^\s*([^@\s{_INVISIBLE}]+@{_EMAIL_PART}(\.{_EMAIL_PART})+|{_HEX64})\s*$",
+                  "description": "An email address (at most 254 characters, a dot in the domain, no control, "
+                                 "zero-width or direction characters), or its SHA-256 (64 hex) if already "
+                                 "hashed. Trimmed and lowercased, then hashed on arrival."},
         "ios_idfa": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
-                     "pattern": rf"^\s*({_AD_ID}|{_HEX64})\s*$", "description": "iOS IDFA, or its SHA-256."},
+                     "pattern": rf"^\s*({_AD_ID}|{_HEX64})\s*$",
+                     "description": "iOS IDFA (a UUID, not the all-zero one), or its SHA-256."},
         "android_aid": {"type": "string", "nullable": True, "maxLength": IDENTIFIER_MAX_LENGTH,
                         "pattern": rf"^\s*({_AD_ID}|{_HEX64})\s*$",
-                        "description": "Android advertising id, or its SHA-256."},
+                        "description": "Android advertising id (a UUID, not the all-zero one), or its SHA-256."},
     },
 }
 ENTRY_FIELDS = frozenset(ENTRY_USER_SCHEMA["properties"])
@@ -281,40 +311,42 @@ IDENTIFIER_FIELDS = ("email", "ios_idfa", "android_aid")
 
 @extend_schema_field(ENTRY_USER_SCHEMA)
 class EntryUserField(serializers.Field):
-    """One user of a bulk entry, checked in plain Python (a nested serializer per row is too slow for 10,000).
+    """One user of a bulk entry, checked by services.user_validate (the rule enter_users follows too).
 
-    Shapes and types are checked here; the identifiers' formats are checked
-    (and hashed) by services.hash_users, which names the row.
+    Answers the user with external_id trimmed and identifiers normalised.
+    Plain Python per row: a nested serializer per row is too slow for 10,000.
     """
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Each user is an object with external_id and identifiers.")
-        unknown = data.keys() - ENTRY_FIELDS
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown field: users have external_id, email, ios_idfa, android_aid."] for name in unknown}
-            )
-        external_id = data.get("external_id")
-        if not isinstance(external_id, str) or not external_id.strip():
-            raise serializers.ValidationError({"external_id": ["Required: a non-empty string."]})
-        if len(external_id) > services.MAX_EXTERNAL_ID_LENGTH:
-            raise serializers.ValidationError(
-                {"external_id": [f"At most {services.MAX_EXTERNAL_ID_LENGTH} characters."]}
-            )
-        for name in IDENTIFIER_FIELDS:
-            value = data.get(name)
-            if value is not None and (not isinstance(value, str) or len(value) > IDENTIFIER_MAX_LENGTH):
-                raise serializers.ValidationError({name: [f"A string of at most {IDENTIFIER_MAX_LENGTH} characters."]})
-        return data
+        try:
+            return services.user_validate(data)
+        except services.EntryRejected as exc:
+            if exc.field:
+                raise serializers.ValidationError({exc.field: [_sentence(exc.message)]}) from None
+            raise serializers.ValidationError(_sentence(exc.message)) from None
 
     def to_representation(self, value):  # pragma: no cover - input only
         return value
 
 
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 class EntriesSerializer(StrictInputSerializer):
     users = serializers.ListField(child=EntryUserField(), min_length=1, max_length=MAX_ENTRIES_PER_CALL,
-                                  help_text="1 to 10,000 users; the call is accepted or refused whole.")
+                                  help_text="1 to 10,000 users; the call is accepted or refused whole. A user is "
+                                  "entered once per call (see `external_id`).")
+
+    def validate(self, attrs):
+        """Folds duplicate rows (services.users_fold); `duplicates_folded` says how many."""
+        try:
+            checked = services.users_fold(attrs["users"])
+        except services.EntryRejected as exc:
+            message = (f"Same external_id as users[{exc.other_row}], with other identifiers: a user is entered "
+                       f"once per call, so send one row per user.")
+            raise serializers.ValidationError({"users": {exc.row: {exc.field: [message]}}}) from None
+        return {"users": checked.users, "duplicates_folded": checked.duplicates_folded}
 
 
 class EntryResultSerializer(serializers.Serializer):
@@ -324,6 +356,10 @@ class EntryResultSerializer(serializers.Serializer):
     already_in_audience = serializers.IntegerField(help_text="Already members of the audience; not sent again.")
     waiting_in_delay = serializers.IntegerField(help_text="Held by a delay step.")
     exited = serializers.IntegerField(help_text="Went through every step and left the canvas.")
+    duplicates_folded = serializers.IntegerField(
+        help_text="Rows that repeated an earlier row of the call (same external_id, same identifiers) and were "
+        "folded into it: `entered` counts each user once."
+    )
 
 
 # --- Metrics and records --------------------------------------------------------------------------

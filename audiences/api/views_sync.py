@@ -34,7 +34,9 @@ class CanvasEntriesView(ApiView):
         summary="Users enter the canvas (up to 10,000 per call)",
         description="The body is checked whole: one bad row refuses the call (400; `error.details.row` and "
         "`error.details.field` name it) and nothing is stored. Identifiers are normalised and hashed on arrival; "
-        "raw values are never stored. The canvas must be active (409 otherwise).",
+        "raw values are never stored. A user is entered once per call: a repeated row (same external_id and "
+        "identifiers) is folded into the first and counted in `duplicates_folded`; the same external_id with "
+        "other identifiers refuses the call naming both rows. The canvas must be active (409 otherwise).",
         parameters=[IDEMPOTENCY_KEY],
         request=s.EntriesSerializer,
         responses={202: s.EntryResultSerializer, 409: error(409), 422: error(422)},
@@ -50,6 +52,7 @@ class CanvasEntriesView(ApiView):
         serializer = s.EntriesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         users = serializer.validated_data["users"]
+        folded = serializer.validated_data["duplicates_folded"]
         headers = {}
         try:
             if key is None:
@@ -64,11 +67,11 @@ class CanvasEntriesView(ApiView):
                     headers["Idempotent-Replayed"] = "true"
         except services.EntryRejected as exc:
             raise exceptions.ValidationError(
-                {"users": {exc.row: {_bad_field(users[exc.row]): [exc.message]}}}
+                {"users": {exc.row: {exc.field or _bad_field(users[exc.row]): [exc.message]}}}
             ) from None
         except services.IdempotencyKeyReused:
             raise IdempotencyKeyReused(key) from None
-        return Response(answer, status=code, headers=headers)
+        return Response({**answer, "duplicates_folded": folded}, status=code, headers=headers)
 
 
 def _bad_field(user: dict) -> str:

@@ -29,7 +29,15 @@ from audiences.services.canvases import (
     launch_problems,
 )
 from audiences.services.entries import (
+    IDENTIFIER_MAX_LENGTH,
     MAX_EXTERNAL_ID_LENGTH,
+    USER_FIELDS,
+    CheckedUsers,
+    HashedUsers,
+    ValidUser,
+    user_validate,
+    users_fold,
+    users_validate,
     delays_advance,
     entry_fingerprint,
     hash_users,
@@ -51,6 +59,8 @@ from audiences.services.steps import (
 )
 
 __all__ = [
+    "CheckedUsers", "HashedUsers", "IDENTIFIER_MAX_LENGTH", "USER_FIELDS", "ValidUser", "user_validate", "users_fold",
+    "users_validate",
     "ACTALIKE_COUNTRIES", "AUDIENCE_NAME_MAX_LENGTH", "AudienceChoice", "EntryRejected", "EntryResult", "HashedUser",
     "Held", "IdempotencyKeyReused", "LaunchRefused", "MATCH_FIELDS", "MAX_EXTERNAL_ID_LENGTH", "Missing",
     "NotAllowed", "PinterestProblem", "Refused", "ServiceError", "TryLater", "audience_create_actalike",

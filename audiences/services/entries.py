@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -22,37 +23,129 @@ from audiences.services.steps import EntryResult, HashedUser, walk
 from integrations.pinterest import identifiers
 
 MAX_EXTERNAL_ID_LENGTH = 255
+IDENTIFIER_MAX_LENGTH = 512  # any identifier field, before normalising (an email is then at most 254)
+USER_FIELDS = ("external_id", "email", "ios_idfa", "android_aid")
+_USER_FIELDS = frozenset(USER_FIELDS)
+_NORMALISERS = {
+    "email": identifiers.normalise_email,
+    "ios_idfa": identifiers.normalise_idfa,
+    "android_aid": identifiers.normalise_android_aid,
+}
 
 
-def hash_users(users: Iterable[dict]) -> list[HashedUser]:
-    """Validate and hash a batch of users; the first bad row rejects the batch.
+class ValidUser(dict):
+    """A user as user_validate answers it; given to user_validate again, it is taken as it is."""
 
-    Each user: {"external_id": str, "email"?, "ios_idfa"?, "android_aid"?}.
+
+def user_validate(user: object, *, row: int = 0) -> dict:
+    """One user of an entry, checked: the one rule the API, enter_users and every other caller share.
+
+    A user is an object with `external_id` (a string of 1 to 255 characters,
+    not blank, without control characters or lone surrogates) and any of
+    `email`, `ios_idfa`, `android_aid` (each a string of at most 512
+    characters that identifiers.py can normalise; null or "" means absent).
+    Any other key is refused. Returns the user with external_id trimmed and
+    each identifier normalised; raises EntryRejected(row, message, field).
+    """
+    if not isinstance(user, dict):
+        raise EntryRejected(row, "each user must be an object with external_id and identifiers")
+    if type(user) is ValidUser:
+        return user
+    unknown = user.keys() - _USER_FIELDS
+    if unknown:
+        raise EntryRejected(row, "unknown field: users have external_id, email, ios_idfa, android_aid",
+                            field=min(str(key) for key in unknown))
+    external_id = user.get("external_id")
+    if not isinstance(external_id, str) or not external_id.strip():
+        raise EntryRejected(row, "external_id is required: a non-empty string", field="external_id")
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        raise EntryRejected(row, f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters",
+                            field="external_id")
+    if not identifiers.is_plain_text(external_id):
+        raise EntryRejected(row, "external_id cannot hold control characters or lone surrogates",
+                            field="external_id")
+    clean = ValidUser(external_id=external_id.strip())
+    for name, normalise in _NORMALISERS.items():
+        value = user.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise EntryRejected(row, f"{name} must be a string", field=name)
+        if len(value) > IDENTIFIER_MAX_LENGTH:
+            raise EntryRejected(row, f"{name} is longer than {IDENTIFIER_MAX_LENGTH} characters", field=name)
+        try:
+            clean[name] = normalise(value)
+        except identifiers.InvalidIdentifier as exc:
+            raise EntryRejected(row, str(exc), field=name) from None
+    return clean
+
+
+@dataclass
+class CheckedUsers:
+    users: list[dict]
+    duplicates_folded: int = 0
+
+
+def users_fold(users: Sequence[dict]) -> CheckedUsers:
+    """A user is entered once per call: later rows with an external_id already seen are folded into the first.
+
+    `users` are user_validate's answers. A later row identical to the first
+    (the same normalised identifiers) is dropped and counted in
+    `duplicates_folded`; one with other identifiers refuses the call
+    (EntryRejected naming it, with the first as `other_row`).
+    """
+    kept: list[dict] = []
+    first: dict[str, int] = {}  # external_id -> its row in `users`
+    position: dict[str, int] = {}  # external_id -> its place in `kept`
+    for index, user in enumerate(users):
+        external_id = user["external_id"]
+        seen = position.get(external_id)
+        if seen is None:
+            position[external_id] = len(kept)
+            first[external_id] = index
+            kept.append(user)
+        elif kept[seen] != user:
+            raise EntryRejected(
+                index,
+                f"same external_id as row {first[external_id]}, with other identifiers: a user is entered once "
+                f"per call, so send one row per user",
+                field="external_id",
+                other_row=first[external_id],
+            )
+    return CheckedUsers(kept, len(users) - len(kept))
+
+
+def users_validate(users: Iterable[object]) -> CheckedUsers:
+    """user_validate for every row (the first bad one refuses the call), then users_fold."""
+    return users_fold([user_validate(user, row=index) for index, user in enumerate(users)])
+
+
+class HashedUsers(list):
+    """hash_users' answer: HashedUser rows, and how many duplicate rows were folded into earlier ones."""
+
+    duplicates_folded: int = 0
+
+
+def hash_users(users: Iterable[dict]) -> HashedUsers:
+    """Validate, fold and hash a batch of users; the first bad row rejects the batch.
+
+    Each user: {"external_id": str, "email"?, "ios_idfa"?, "android_aid"?},
+    checked by user_validate and folded by users_fold (a user once per call).
     Raw values are dropped here; only hashes leave this function.
     """
-    hashed = []
-    for index, user in enumerate(users):
-        if not isinstance(user, dict):
-            raise EntryRejected(index, "each user must be an object")
-        external_id = user.get("external_id")
-        if external_id is None or not str(external_id).strip():
-            raise EntryRejected(index, "external_id is required")
-        external_id = str(external_id).strip()
-        if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
-            raise EntryRejected(index, f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
-        row = HashedUser(external_id)
-        try:
-            if user.get("email"):
-                row.email_hash = identifiers.hash_email(str(user["email"]))
-            if user.get("ios_idfa"):
-                row.idfa_hash = identifiers.hash_idfa(str(user["ios_idfa"]))
-            if user.get("android_aid"):
-                row.maid_hash = identifiers.hash_android_aid(str(user["android_aid"]))
-        except identifiers.InvalidIdentifier as exc:
-            raise EntryRejected(index, str(exc)) from None
-        hashed.append(row)
+    checked = users_validate(users)
+    digest = identifiers.hash_normalised
+    hashed = HashedUsers(
+        HashedUser(
+            user["external_id"],
+            digest(user["email"]) if "email" in user else "",
+            digest(user["ios_idfa"]) if "ios_idfa" in user else "",
+            digest(user["android_aid"]) if "android_aid" in user else "",
+        )
+        for user in checked.users
+    )
+    hashed.duplicates_folded = checked.duplicates_folded
     return hashed
-
 
 
 def users_enter(*, canvas: Canvas, users: Sequence[dict], now: datetime | None = None) -> EntryResult:
@@ -75,7 +168,7 @@ def _prepare(canvas: Canvas, users: Sequence[dict], now: datetime) -> tuple[Entr
         raise NotAllowed("The canvas is not active: launch it before entering users.")
     hashed = hash_users(users)
     steps = list(canvas.steps.order_by("position", "id").select_related("audience"))
-    result = EntryResult(entered=len(hashed))
+    result = EntryResult(entered=len(hashed), duplicates_folded=hashed.duplicates_folded)
     return result, walk(steps, 0, hashed, now, result)
 
 

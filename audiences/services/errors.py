@@ -23,10 +23,17 @@ class LaunchRefused(ServiceError):
 
 @dataclass
 class EntryRejected(ServiceError):
-    """One row of a bulk entry is invalid; nothing was stored."""
+    """One row of a bulk entry is invalid; nothing was stored.
+
+    `row` counts from 0 in the call; `field` is the user's key at fault
+    ("" when the row is not an object); `other_row` is the earlier row a
+    conflicting duplicate clashes with.
+    """
 
     row: int
     message: str
+    field: str = ""
+    other_row: int | None = None
 
     def __str__(self) -> str:
         return f"Row {self.row}: {self.message}"

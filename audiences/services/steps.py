@@ -217,6 +217,7 @@ class EntryResult:
     already_in_audience: int = 0
     waiting: int = 0
     exited: int = 0
+    duplicates_folded: int = 0  # rows repeating a user already in the call
 
     def as_dict(self) -> dict:
         return {
@@ -226,6 +227,7 @@ class EntryResult:
             "already_in_audience": self.already_in_audience,
             "waiting_in_delay": self.waiting,
             "exited": self.exited,
+            "duplicates_folded": self.duplicates_folded,
         }
 
 

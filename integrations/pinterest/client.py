@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -76,6 +78,59 @@ class RequestError(PinterestError):
 
 class NotFound(RequestError):
     """404: the object does not exist (or no longer does) on Pinterest."""
+
+
+class InvalidId(RequestError):
+    """A value meant as a Pinterest id is not one; nothing was sent."""
+
+
+# --- Pinterest ids ------------------------------------------------------------------
+# Every object id this service puts in a path is a digit string of at most 18
+# characters: openapi-v5.json, components/parameters/path_ad_account_id,
+# path_audience_id and path_customer_list_id (`pattern: ^\d+$`, `maxLength: 18`).
+# [0-9] and fullmatch, not \d and $: \d takes other scripts' digits and $ a
+# trailing newline. User account ids are digit strings too, but longer
+# (components/schemas/Account.id, example 2783136121146311751).
+
+ID_MAX_LENGTH = 18
+_ID = re.compile(r"[0-9]{1,18}")
+_USER_ID = re.compile(r"[0-9]{1,32}")
+
+
+def is_valid_id(value: object) -> bool:
+    """Whether `value` is a Pinterest object id (ad account, audience, customer list)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """`value` if it is a Pinterest object id; InvalidId (a RequestError) otherwise.
+
+    The value itself is not put in the message: it came from outside.
+    """
+    if not is_valid_id(value):
+        raise InvalidId(f"The {what} is not a Pinterest id (1 to {ID_MAX_LENGTH} digits); nothing was sent.")
+    return value
+
+
+# A path template names its segments: literal words and {placeholders}, never a
+# value pasted in. Each placeholder is filled with a checked, URL-quoted id.
+_TEMPLATE = re.compile(r"(/([a-z_]+|\{[a-z_]+\}))+")
+
+
+def api_path(template: str, **ids: str) -> str:
+    """'/ad_accounts/{ad_account_id}/audiences' with every id checked and URL-quoted.
+
+    Raises InvalidId before anything is sent when an id is not a Pinterest
+    id, and RequestError when the template is not a plain template (a value
+    formatted into it), so no caller can make the client call another path.
+    """
+    if not _TEMPLATE.fullmatch(template):
+        raise RequestError("Refusing a Pinterest path that is not a plain template; nothing was sent.")
+    names = re.findall(r"\{([a-z_]+)\}", template)
+    if sorted(names) != sorted(ids):
+        raise RequestError("The ids given do not fill the Pinterest path; nothing was sent.")
+    quoted = {name: quote(check_id(value, name.replace("_", " ")), safe="") for name, value in ids.items()}
+    return template.format(**quoted)
 
 
 # --- Typed responses --------------------------------------------------------------
@@ -143,16 +198,33 @@ class Page:
     bookmark: str | None
 
 
+# Ids read back from Pinterest are checked like ids from anywhere else: they
+# are put in the paths of later calls (a customer list id from an audience's
+# rule, an ad account id from the list of ad accounts).
+
+
 def _id(data: dict) -> str:
-    if not data.get("id"):
+    if not isinstance(data, dict) or not data.get("id"):
         raise TransientError("Pinterest answered without the object's id")
-    return str(data["id"])
+    return _answered_id(data["id"], "object id")
+
+
+def _answered_id(value: object, what: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not is_valid_id(value):
+        raise TransientError(f"Pinterest answered with a {what} that is not a Pinterest id")
+    return value
+
+
+def _optional_id(value: object, what: str) -> str:
+    return "" if value in (None, "") else _answered_id(value, what)
 
 
 def _customer_list(data: dict) -> CustomerList:
     return CustomerList(
         id=_id(data),
-        ad_account_id=str(data.get("ad_account_id") or ""),
+        ad_account_id=_optional_id(data.get("ad_account_id"), "ad account id"),
         name=data.get("name") or "",
         status=data.get("status") or "",
         num_uploaded_user_records=int(data.get("num_uploaded_user_records") or 0),
@@ -162,14 +234,19 @@ def _customer_list(data: dict) -> CustomerList:
 
 
 def _audience(data: dict) -> Audience:
+    rule = data.get("rule") or {}
+    if not isinstance(rule, dict):
+        raise TransientError("Pinterest answered with an audience rule that is not an object")
+    if rule.get("customer_list_id") not in (None, ""):
+        rule = {**rule, "customer_list_id": _answered_id(rule["customer_list_id"], "customer list id")}
     return Audience(
         id=_id(data),
-        ad_account_id=str(data.get("ad_account_id") or ""),
+        ad_account_id=_optional_id(data.get("ad_account_id"), "ad account id"),
         name=data.get("name") or "",
         audience_type=data.get("audience_type") or "",
         status=data.get("status") or "",
         size=data.get("size"),
-        rule=data.get("rule") or {},
+        rule=rule,
         description=data.get("description") or "",
     )
 
@@ -354,7 +431,10 @@ class PinterestClient:
     def __repr__(self) -> str:
         return f"PinterestClient(base_url={self.base_url!r})"
 
-    def _call(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None) -> dict:
+    def _call(self, method: str, template: str, *, ids: dict[str, str] | None = None, params: dict | None = None,
+              json: dict | None = None) -> dict:
+        """One call to `template` (e.g. "/ad_accounts/{ad_account_id}") with `ids` checked and quoted."""
+        path = api_path(template, **(ids or {}))
         try:
             return _send(
                 method,
@@ -374,8 +454,13 @@ class PinterestClient:
     # https://developers.pinterest.com/docs/api/v5/user_account-get
     def user_account(self) -> Account:
         data = self._call("GET", "/user_account")
+        user_id = data.get("id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)
+        if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+            raise TransientError("Pinterest answered with a user account id that is not a Pinterest id")
         return Account(
-            id=str(data.get("id") or ""),
+            id=user_id,
             username=data.get("username") or "",
             account_type=data.get("account_type") or "",
             business_name=data.get("business_name") or "",
@@ -405,27 +490,33 @@ class PinterestClient:
     # https://developers.pinterest.com/docs/api/v5/customer_lists-create
     def customer_list_create(self, ad_account_id: str, *, name: str, list_type: str, records: list[str]) -> CustomerList:
         body = {"name": name, "list_type": list_type, "records": ",".join(records)}
-        return _customer_list(self._call("POST", f"/ad_accounts/{ad_account_id}/customer_lists", json=body))
+        return _customer_list(self._call("POST", "/ad_accounts/{ad_account_id}/customer_lists",
+                                         ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/customer_lists-update
     def customer_list_update(
         self, ad_account_id: str, customer_list_id: str, *, operation: str, records: list[str]
     ) -> CustomerList:
         body = {"operation_type": operation, "records": ",".join(records)}
-        return _customer_list(
-            self._call("PATCH", f"/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}", json=body)
-        )
+        return _customer_list(self._call(
+            "PATCH", "/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}",
+            ids={"ad_account_id": ad_account_id, "customer_list_id": customer_list_id}, json=body,
+        ))
 
     # https://developers.pinterest.com/docs/api/v5/customer_lists-get
     def customer_list_get(self, ad_account_id: str, customer_list_id: str) -> CustomerList:
-        return _customer_list(self._call("GET", f"/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}"))
+        return _customer_list(self._call(
+            "GET", "/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}",
+            ids={"ad_account_id": ad_account_id, "customer_list_id": customer_list_id},
+        ))
 
     # https://developers.pinterest.com/docs/api/v5/customer_lists-list
     def customer_lists_page(self, ad_account_id: str, *, bookmark: str | None = None, page_size: int = 100) -> Page:
         params: dict[str, Any] = {"page_size": page_size}
         if bookmark:
             params["bookmark"] = bookmark
-        data = self._call("GET", f"/ad_accounts/{ad_account_id}/customer_lists", params=params)
+        data = self._call("GET", "/ad_accounts/{ad_account_id}/customer_lists", ids={"ad_account_id": ad_account_id},
+                          params=params)
         return Page([_customer_list(i) for i in data.get("items") or []], data.get("bookmark"))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-create
@@ -436,10 +527,11 @@ class PinterestClient:
             "ad_account_id": ad_account_id,
             "name": name,
             "audience_type": "CUSTOMER_LIST",
-            "rule": {"customer_list_id": customer_list_id},
+            "rule": {"customer_list_id": check_id(customer_list_id, "customer list id")},
             "description": description,
         }
-        return _audience(self._call("POST", f"/ad_accounts/{ad_account_id}/audiences", json=body))
+        return _audience(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
+                                    ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-create (ACTALIKE)
     def audience_create_actalike(
@@ -449,20 +541,24 @@ class PinterestClient:
             "ad_account_id": ad_account_id,
             "name": name,
             "audience_type": "ACTALIKE",
-            "rule": {"seed_id": [seed_audience_id], "country": country, "percentage": percentage},
+            "rule": {"seed_id": [check_id(seed_audience_id, "seed audience id")], "country": country,
+                     "percentage": percentage},
         }
-        return _audience(self._call("POST", f"/ad_accounts/{ad_account_id}/audiences", json=body))
+        return _audience(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
+                                    ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-get
     def audience_get(self, ad_account_id: str, audience_id: str) -> Audience:
-        return _audience(self._call("GET", f"/ad_accounts/{ad_account_id}/audiences/{audience_id}"))
+        return _audience(self._call("GET", "/ad_accounts/{ad_account_id}/audiences/{audience_id}",
+                                    ids={"ad_account_id": ad_account_id, "audience_id": audience_id}))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-list
     def audiences_page(self, ad_account_id: str, *, bookmark: str | None = None, page_size: int = 100) -> Page:
         params: dict[str, Any] = {"page_size": page_size}
         if bookmark:
             params["bookmark"] = bookmark
-        data = self._call("GET", f"/ad_accounts/{ad_account_id}/audiences", params=params)
+        data = self._call("GET", "/ad_accounts/{ad_account_id}/audiences", ids={"ad_account_id": ad_account_id},
+                          params=params)
         return Page([_audience(i) for i in data.get("items") or []], data.get("bookmark"))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-update
@@ -473,7 +569,8 @@ class PinterestClient:
             body["name"] = name
         if description is not None:
             body["description"] = description
-        return _audience(self._call("PATCH", f"/ad_accounts/{ad_account_id}/audiences/{audience_id}", json=body))
+        return _audience(self._call("PATCH", "/ad_accounts/{ad_account_id}/audiences/{audience_id}",
+                                    ids={"ad_account_id": ad_account_id, "audience_id": audience_id}, json=body))
 
 
 def monotonic_ms(start: float) -> int:

@@ -4,8 +4,16 @@
     python manage.py enter_users users.jsonl --canvas 12 --batch-size 5000
 
 CSV: a header row with `external_id` and any of `email`, `ios_idfa`,
-`android_aid` (other columns are ignored). JSON lines: one object per line
-with the same keys. Rows are numbered from 1 (the header is not a row).
+`android_aid` (other columns are ignored, and named). JSON lines: one object
+per line with those keys and no other. Rows are numbered from 1 (the header
+is not a row); errors name the row and its line in the file.
+
+Every row is checked by services.user_validate, the rule the API follows
+(strings only, the API's lengths, identifiers that can be someone's), and
+a user is entered once per batch (services.users_fold, as once per API
+call). The whole file is checked before anything is entered: a bad row, a
+line that is not UTF-8 or not JSON, a CSV field over 131,072 bytes, refuse
+the run with its row and line, and nothing is entered.
 
 Each batch goes through services.users_enter_once under a key made of this
 run's id and the batch's first row, and the next row to enter is saved in
@@ -18,6 +26,7 @@ row 1 (both enter again whatever they cover).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -63,43 +72,47 @@ class Command(BaseCommand):
         fmt = options["format"] or _format_of(file)
         progress = SavedProgress(file, canvas=target.pk)
         state = progress.load()
-        if restart or resume_from is not None or state is None:
+        new_run = restart or resume_from is not None or state is None
+        if new_run:
             start = resume_from or 1
-            state = progress.new(start)
         elif state.get("finished"):
             raise CommandError(
                 f"{file} was entered completely into canvas {canvas} on {state['updated_at']}. "
                 f"Use --restart to enter every row again."
             )
         else:
-            self.stdout.write(f"Resuming at row {state['next_row']:,} (saved in {progress.path}).")
-        start = state["next_row"]
+            start = state["next_row"]
 
-        total = _count_rows(file, fmt)
+        # The whole file first, batch by batch as it will be entered: a bad row refuses the run
+        # before anything is written.
+        total, ignored = _check_file(file, fmt, start=start, size=batch_size)
+        if ignored:
+            self.stdout.write(f"Columns ignored: {', '.join(ignored)}.")
+        if new_run:
+            state = progress.new(start)
+        else:
+            self.stdout.write(f"Resuming at row {start:,} (saved in {progress.path}).")
+
         totals = dict.fromkeys(COUNTS, 0)
-        replayed = 0
+        folded = replayed = 0
         bar = _bar(self.stderr, enabled=not no_progress)
-        task = bar.add_task("Entering users", total=max(total - start + 1, 0))
+        task = bar.add_task("Entering users", total=total)
         with bar:
-            for first_row, batch in _batches(_rows(file, fmt), start=start, size=batch_size):
+            for first_row, lines, batch in _batches(_rows(file, fmt), start=start, size=batch_size):
+                checked = _checked(file, first_row, lines, batch)
                 key = f"enter_users:{state['run']}:{first_row}"
                 try:
                     _, answer, was_replayed = services.users_enter_once(
-                        canvas=target, users=batch, idempotency_key=key,
-                        fingerprint=services.entry_fingerprint(canvas=target, users=batch),
+                        canvas=target, users=checked.users, idempotency_key=key,
+                        fingerprint=services.entry_fingerprint(canvas=target, users=checked.users),
                     )
-                except services.EntryRejected as exc:
-                    raise CommandError(
-                        f"Row {first_row + exc.row:,}: {exc.message}. Nothing of rows {first_row:,}–"
-                        f"{first_row + len(batch) - 1:,} was entered. Fix the row and run the same command "
-                        f"again to continue from row {first_row:,}."
-                    ) from None
                 except services.ServiceError as exc:
                     raise CommandError(f"{exc} Rows before {first_row:,} were entered; run again to continue.") \
                         from None
                 for name in COUNTS:
                     totals[name] += answer.get(name, 0)
-                replayed += len(batch) if was_replayed else 0
+                folded += checked.duplicates_folded
+                replayed += len(checked.users) if was_replayed else 0
                 state = progress.save(state, next_row=first_row + len(batch))
                 bar.advance(task, len(batch))
         progress.save(state, finished=True)
@@ -110,6 +123,11 @@ class Command(BaseCommand):
             f"{totals['already_in_audience']:,} already in the audience, "
             f"{totals['waiting_in_delay']:,} waiting in a delay, {totals['exited']:,} exited."
         )
+        if folded:
+            self.stdout.write(
+                f"{folded:,} rows repeated a user of their batch (same external_id and identifiers) and were "
+                f"folded into it."
+            )
         if replayed:
             self.stdout.write(
                 f"{replayed:,} of them had been entered before an interruption and were not entered again."
@@ -160,50 +178,129 @@ def _format_of(file: Path) -> str:
     raise CommandError(f"Cannot tell the format of {file.name}: use --format csv or --format jsonl.")
 
 
-def _rows(file: Path, fmt: str) -> Iterator[dict]:
-    """Users of the file in order, each with only the known keys (empty values dropped)."""
-    with file.open(newline="", encoding="utf-8-sig") as handle:
+def _rows(file: Path, fmt: str) -> Iterator[tuple[int, dict]]:
+    """(line number, user) for every row of the file, in order.
+
+    CSV rows have the known columns' values trimmed (empty ones dropped);
+    JSON lines are handed on as they are, for services.user_validate to judge.
+    A line that is not UTF-8, not JSON or not CSV (a field over the CSV limit)
+    is a CommandError naming it.
+    """
+    with file.open("rb") as handle:
+        lines = _text_lines(handle, file.name)
         if fmt == "csv":
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or "external_id" not in reader.fieldnames:
-                raise CommandError(f"{file.name} needs a header row with an external_id column "
-                                   f"(and any of email, ios_idfa, android_aid).")
-            for row in reader:
-                yield {k: v for k in FIELDS if (v := (row.get(k) or "").strip())}
+            yield from _csv_rows(lines, file.name)
             return
-        for line_number, line in enumerate(handle, start=1):
+        for line_number, line in lines:
             if not line.strip():
                 continue
             try:
                 value = json.loads(line)
+            except RecursionError:
+                raise CommandError(f"Line {line_number:,} of {file.name} nests too deeply to be a user.") from None
             except ValueError as exc:
-                raise CommandError(f"Line {line_number} of {file.name} is not JSON: {exc}.") from None
-            if not isinstance(value, dict):
-                raise CommandError(f"Line {line_number} of {file.name} is not a JSON object.")
-            yield {k: value[k] for k in FIELDS if value.get(k) not in (None, "")}
+                raise CommandError(f"Line {line_number:,} of {file.name} is not JSON: {exc}.") from None
+            yield line_number, value
 
 
-def _count_rows(file: Path, fmt: str) -> int:
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        if fmt == "csv":
-            return max(sum(1 for row in csv.reader(handle) if row) - 1, 0)
-        return sum(1 for line in handle if line.strip())
+def _text_lines(handle, name: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a UTF-8 file (a byte order mark is dropped); CommandError at the first that is not UTF-8."""
+    for line_number, raw in enumerate(handle, start=1):
+        if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        try:
+            yield line_number, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"Line {line_number:,} of {name} is not UTF-8 (byte {exc.start + 1}); save the file as UTF-8."
+            ) from None
 
 
-def _batches(rows: Iterator[dict], *, start: int, size: int) -> Iterator[tuple[int, list[dict]]]:
-    batch: list[dict] = []
+def _csv_rows(lines: Iterator[tuple[int, str]], name: str) -> Iterator[tuple[int, dict]]:
+    position = {"line": 0}
+
+    def text():
+        for line_number, line in lines:
+            position["line"] = line_number
+            yield line
+
+    reader = csv.reader(text())
+    try:
+        header = next(reader, None)
+        if not header or "external_id" not in header:
+            raise CommandError(f"{name} needs a header row with an external_id column "
+                               f"(and any of email, ios_idfa, android_aid).")
+        twice = sorted({column for column in header if column in FIELDS and header.count(column) > 1})
+        if twice:
+            raise CommandError(f"{name} has the column {twice[0]} twice in its header.")
+        columns = {column: index for index, column in enumerate(header) if column in FIELDS}
+        for row in reader:
+            if not row:
+                continue
+            if len(row) > len(header):
+                raise CommandError(f"Line {position['line']:,} of {name} has more fields than the header.")
+            yield position["line"], {
+                column: value for column, index in columns.items() if index < len(row) and (value := row[index].strip())
+            }
+    except csv.Error as exc:
+        raise CommandError(f"Line {position['line']:,} of {name} is not CSV: {exc}.") from None
+
+
+def _csv_ignored_columns(file: Path) -> list[str]:
+    with file.open("rb") as handle:
+        for _, line in _text_lines(handle, file.name):
+            try:
+                header = next(csv.reader([line]), [])
+            except csv.Error:
+                return []
+            return [column for column in header if column not in FIELDS]
+    return []
+
+
+def _batches(rows: Iterator[tuple[int, dict]], *, start: int, size: int) -> Iterator[tuple[int, list[int], list]]:
+    """(first row number, the rows' line numbers, the rows) per batch, from row `start` on."""
+    batch: list = []
+    lines: list[int] = []
     first = start
-    for number, row in enumerate(rows, start=1):
+    for number, (line, row) in enumerate(rows, start=1):
         if number < start:
             continue
         if not batch:
             first = number
         batch.append(row)
+        lines.append(line)
         if len(batch) == size:
-            yield first, batch
-            batch = []
+            yield first, lines, batch
+            batch, lines = [], []
     if batch:
-        yield first, batch
+        yield first, lines, batch
+
+
+def _checked(file: Path, first_row: int, lines: list[int], batch: list) -> services.CheckedUsers:
+    """services.users_validate on one batch; a refused row becomes a CommandError naming its row and line."""
+    try:
+        return services.users_validate(batch)
+    except services.EntryRejected as exc:
+        where = f"line {lines[exc.row]:,} of {file.name}"
+        message = exc.message
+        if exc.other_row is not None:
+            message = (f"same external_id as row {first_row + exc.other_row:,} (line {lines[exc.other_row]:,}), "
+                       f"with other identifiers: a user is entered once, so keep one row per user")
+        elif exc.field and exc.field not in FIELDS:
+            message = f"{message} (found {ascii(exc.field)[:80]})"
+        raise CommandError(
+            f"Row {first_row + exc.row:,}: {message} ({where}). Nothing was entered: fix the row and run "
+            f"the same command again."
+        ) from None
+
+
+def _check_file(file: Path, fmt: str, *, start: int, size: int) -> tuple[int, list[str]]:
+    """Every row from `start` on checked as it will be entered; returns (rows, CSV columns ignored)."""
+    count = 0
+    for first_row, lines, batch in _batches(_rows(file, fmt), start=start, size=size):
+        _checked(file, first_row, lines, batch)
+        count += len(batch)
+    return count, (_csv_ignored_columns(file) if fmt == "csv" else [])
 
 
 def _bar(stream, *, enabled: bool):

@@ -1,8 +1,17 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.models import Workspace
+from integrations.models import Workspace, validate_workspace_slug
 from integrations.pinterest import client as pinterest
 from integrations.services import connection_connect
+
+MAX_TOKEN_LENGTH = 4096
+
+
+def _token_like(value: str) -> bool:
+    # Tokens travel in an HTTP header: visible ASCII only (a pasted newline or
+    # a non-ASCII character would break the request, not reach Pinterest).
+    return 0 < len(value) <= MAX_TOKEN_LENGTH and all("!" <= c <= "~" for c in value)
 
 
 class Command(BaseCommand):
@@ -20,11 +29,25 @@ class Command(BaseCommand):
         parser.add_argument("--ad-accounts", default="", help="comma-separated ad account ids to enable (default: all)")
 
     def handle(self, *args, **options):
+        slug = options["workspace"]
         try:
-            workspace = Workspace.objects.get(slug=options["workspace"])
-        except Workspace.DoesNotExist:
+            validate_workspace_slug(slug)
+            workspace = Workspace.objects.get(slug=slug)
+        except (ValidationError, Workspace.DoesNotExist):
             raise CommandError(f"No workspace {options['workspace']!r}; create it with workspace_create.") from None
         wanted = [a.strip() for a in options["ad_accounts"].split(",") if a.strip()] or None
+        bad = [position for position, value in enumerate(wanted or [], start=1) if not pinterest.is_valid_id(value)]
+        if bad:
+            raise CommandError(
+                f"--ad-accounts: item {bad[0]} is not a Pinterest ad account id (1 to {pinterest.ID_MAX_LENGTH} "
+                f"digits). Give ids separated by commas, e.g. --ad-accounts 549755813599,549755813600."
+            )
+        for name in ("access_token", "refresh_token"):
+            if not _token_like(options[name]):
+                raise CommandError(f"--{name.replace('_', '-')} is not a Pinterest token "
+                                   f"(1 to {MAX_TOKEN_LENGTH} visible ASCII characters).")
+        if options["expires_in"] is not None and not 0 < options["expires_in"] <= 10 * 365 * 24 * 3600:
+            raise CommandError("--expires-in is a number of seconds, more than 0 and at most ten years.")
         tokens = pinterest.TokenSet(
             access_token=options["access_token"],
             refresh_token=options["refresh_token"],
