@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django_q",
     "integrations",
     "audiences",
+    # The partner API; an app of its own so that `migrate` creates the cache table its throttle counts in.
+    "audiences.api",
 ]
 
 MIDDLEWARE = [
@@ -209,9 +211,27 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "audiences.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-# Requests per API key, counted in Django's cache (per process with the
-# default local-memory cache; configure a shared cache to count across processes).
+# Requests per API key ("N/s", "N/min", "N/hour" or "N/day"; empty turns the limit off), counted in
+# the default cache, which every web process shares: Redis when REDIS_URL is set, else a table of the
+# database (created by `migrate`). A per-process cache would give a key its rate once per process.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "audience-sync",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "api_cache",
+            # Past MAX_ENTRIES the table drops a third of its rows, and with them keys' counts.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pinterest Audience Sync API",
     "DESCRIPTION": (
