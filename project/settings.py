@@ -246,6 +246,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Strict OpenAPI 3.0 forms and named components (audiences/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "audiences.api.schema.postprocess"],
+    "ENUM_NAME_OVERRIDES": {
+        "AudienceSourceEnum": "audiences.models.Audience.Source",
+        "AudienceStatusEnum": "audiences.models.Audience.Status",
+        "CanvasStatusEnum": "audiences.models.Canvas.Status",
+        "SyncRecordStateEnum": "audiences.models.SyncRecord.State",
+    },
 }
 # The largest request body Django (and the API) reads. A call of 10,000 users
 # with every identifier pre-hashed is about 3.5 MB; 10 MiB leaves room for long

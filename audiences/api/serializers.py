@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audiences import services
-from audiences.models import Canvas, Step, SyncRecord
+from audiences.models import Audience, Canvas, Step, SyncRecord
 
 MATCH_FIELDS = list(services.MATCH_FIELDS)
 MAX_DELAY_SECONDS = 366 * 24 * 3600
@@ -121,8 +121,8 @@ class AudiencePageSerializer(serializers.Serializer):
 class AudienceSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="This service's id: `{\"id\": …}` reuses the audience in another step.")
     name = serializers.CharField()
-    source = serializers.CharField(help_text="`new` (created here) or `existing` (picked on Pinterest).")
-    status = serializers.CharField(help_text="`draft`, `waiting` (for 100 matched users), `ready` or `error`.")
+    source = serializers.ChoiceField(choices=Audience.Source.choices)
+    status = serializers.ChoiceField(choices=Audience.Status.choices)
     pinterest_audience_id = serializers.CharField(allow_blank=True)
 
 
@@ -199,6 +199,10 @@ class StepSerializer(serializers.Serializer):
 
 
 class StepInputSerializer(StrictInputSerializer):
+    # A new step needs at least one field (its kind, or an Audience Sync step's settings): the schema
+    # says minProperties 1 and the view refuses an empty body.
+    min_properties = 1
+
     kind = serializers.ChoiceField(choices=Step.Kind.choices, required=False,
                                    help_text="Default `audience_sync`; cannot change after creation.")
     name = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)

@@ -182,6 +182,11 @@ STEP_DESCRIPTION = (
     "cannot change (409 `not_allowed`): stop it first."
 )
 
+EMPTY_STEP_BODY = (
+    'The body is empty: send the step as a JSON object, e.g. {"kind": "delay", "delay_seconds": 3600} or '
+    '{"ad_account": "<id>", "audience": {"new": "<name>"}, "match_fields": ["email"]}.'
+)
+
 
 class CanvasStepsView(ApiView):
     @extend_schema(operation_id="canvas_steps_list", summary="A canvas's steps, in order",
@@ -195,6 +200,9 @@ class CanvasStepsView(ApiView):
                    responses={201: s.StepSerializer, 409: error(409), 503: error(503)}, tags=["steps"])
     def post(self, request, pk: int):
         canvas = self.get_canvas(pk)
+        if not request.data:
+            # No body, or {}: every field has a default, and a blank step is never what was meant.
+            raise exceptions.ValidationError({"non_field_errors": [EMPTY_STEP_BODY]})
         data = _valid(s.StepInputSerializer, request)
         if data["kind"] == Step.Kind.DELAY:
             step = services.step_add_delay(canvas=canvas, seconds=data["delay_seconds"], name=data.get("name", ""))

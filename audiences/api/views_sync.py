@@ -26,6 +26,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "body enters nobody again and answers the first call's result; the same key with another body is "
     "refused with 422. Keys are kept for at least a day.",
 )
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed", {"type": "string", "enum": ["true"]}, OpenApiParameter.HEADER, response=[202],
+    description="Sent (as `true`) when this answer repeats the first call's with the same Idempotency-Key: "
+    "nobody entered again.",
+)
 
 
 class CanvasEntriesView(ApiView):
@@ -35,7 +40,7 @@ class CanvasEntriesView(ApiView):
         description="The body is checked whole: one bad row refuses the call (400; `error.details.row` and "
         "`error.details.field` name it) and nothing is stored. Identifiers are normalised and hashed on arrival; "
         "raw values are never stored. The canvas must be active (409 otherwise).",
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
         request=s.EntriesSerializer,
         responses={202: s.EntryResultSerializer, 409: error(409), 422: error(422)},
         tags=["entries"],
