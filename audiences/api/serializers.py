@@ -95,9 +95,11 @@ class ConnectionSerializer(serializers.Serializer):
 class AudienceSearchQuerySerializer(serializers.Serializer):
     search = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False,
                                    help_text="Only audiences whose name contains this (case-insensitive).")
-    bookmark = serializers.CharField(required=False, max_length=2000, trim_whitespace=False,
-                                     help_text="`next_bookmark` of the previous page.")
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25)
+    cursor = serializers.CharField(required=False, max_length=4000, trim_whitespace=False,
+                                   help_text="`next_cursor` of the previous page (it carries the search); "
+                                   "leave out for the first page.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25,
+                                         help_text="Results per page, searching or not.")
 
 
 class RemoteAudienceSerializer(serializers.Serializer):
@@ -110,9 +112,12 @@ class RemoteAudienceSerializer(serializers.Serializer):
 
 
 class AudiencePageSerializer(serializers.Serializer):
-    results = RemoteAudienceSerializer(many=True, source="items")
-    next_bookmark = serializers.CharField(allow_null=True, help_text="Pass as `bookmark` for the next page; "
-                                          "null at the end.")
+    results = RemoteAudienceSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page; "
+                                        "null on the last page.")
+
+    class Meta:
+        ref_name = "PaginatedRemoteAudienceList"  # like the other lists' pages
 
 
 # --- Steps --------------------------------------------------------------------------------------
