@@ -39,7 +39,7 @@ def generated(tmp_path_factory) -> tuple[Path, str, set[str]]:
     run = subprocess.run(
         [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(root / "schema.json"),
          "--output-path", str(root / PACKAGE), "--meta", "none"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output

@@ -51,6 +51,10 @@ class ConnectionView(ApiView):
         return Response(s.ConnectionSerializer(data).data)
 
 
+OTHER_SEARCH = ("This cursor continues another search: leave `search` out (the cursor carries it) "
+                "or start again without a cursor.")
+
+
 class AdAccountAudiencesView(ApiView):
     query_params = frozenset({"search", "cursor", "page_size"})
     blank_query_params = frozenset({"search"})
@@ -79,9 +83,7 @@ class AdAccountAudiencesView(ApiView):
         if "cursor" in query.validated_data:
             start = AudienceCursor.decode(query.validated_data["cursor"])
             if search is not None and search != start.search:
-                raise exceptions.ValidationError({"cursor": [
-                    "This cursor continues another search: leave `search` out (the cursor carries it) "
-                    "or start again without a cursor."]})
+                raise exceptions.ValidationError({"cursor": [OTHER_SEARCH]})
         # The selector may return more matches than asked (a search keeps every match of the pages it
         # read): give page_size of them and carry the rest in the cursor as matches already given.
         end = start.skip + page_size
