@@ -39,8 +39,9 @@ def allowed(throttle_cache, api_key, times: int) -> list[bool]:
     return answers
 
 
-def test_it_counts_in_the_database_when_there_is_no_redis(settings, acme):
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+def test_two_clients_of_the_default_cache_share_a_keys_count(settings, acme):
+    backend = "redis.RedisCache" if os.environ.get("REDIS_URL") else "db.DatabaseCache"
+    assert settings.CACHES["default"]["BACKEND"] == f"django.core.cache.backends.{backend}"
     settings.API_THROTTLE_RATE = "3/min"
     api_key, _ = api_key_create(workspace=acme, name="shared")
     # Two clients of the cache, as two web processes each have.
@@ -88,16 +89,21 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.django_db(transaction=True)
 def test_two_web_processes_share_a_keys_count(settings, acme):
-    if db_connection.vendor != "sqlite" or db_connection.settings_dict["NAME"].startswith(":memory:"):
-        pytest.skip("the second process reaches the test database through its file")
+    database = db_connection.settings_dict
+    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
+        url = f"sqlite:///{database['NAME']}"
+    elif db_connection.vendor == "postgresql":
+        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
+        url = f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    else:
+        pytest.skip("the second process cannot reach this test database")
     settings.API_THROTTLE_RATE = "3/min"
     key = key_for(acme, "two processes")
     api = client_with_key(key)
     assert [api.get("/api/v1/canvases/").status_code for _ in range(2)] == [200, 200]
 
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_connection.settings_dict['NAME']}",
-           "API_THROTTLE_RATE": "3/min"}
-    env.pop("REDIS_URL", None)
+    # The same database and, when set, the same Redis: what two web processes of one deployment share.
+    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "3/min"}
     child = subprocess.run([sys.executable, "-c", CHILD, key], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=120, check=False)
     assert child.returncode == 0, child.stderr[-2000:]
