@@ -11,8 +11,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from audiences import services
-from audiences.models import Audience, Canvas, Step, SyncRecord
+from audiences import models, services
+from audiences.models import Canvas, Step, SyncRecord
 
 MATCH_FIELDS = list(services.MATCH_FIELDS)
 MAX_DELAY_SECONDS = 366 * 24 * 3600
@@ -126,8 +126,8 @@ class AudiencePageSerializer(serializers.Serializer):
 class AudienceSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="This service's id: `{\"id\": …}` reuses the audience in another step.")
     name = serializers.CharField()
-    source = serializers.ChoiceField(choices=Audience.Source.choices)
-    status = serializers.ChoiceField(choices=Audience.Status.choices)
+    source = serializers.ChoiceField(choices=models.Audience.Source.choices)
+    status = serializers.ChoiceField(choices=models.Audience.Status.choices)
     pinterest_audience_id = serializers.CharField(allow_blank=True)
 
 
