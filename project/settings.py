@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "django_q",
     "integrations",
     "audiences",
+    # The partner API; an app of its own so that `migrate` creates the cache table its throttle counts in.
+    "audiences.api",
 ]
 
 MIDDLEWARE = [
@@ -277,9 +279,27 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "audiences.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-# Requests per API key, counted in Django's cache (per process with the
-# default local-memory cache; configure a shared cache to count across processes).
+# Requests per API key ("N/s", "N/min", "N/hour" or "N/day"; empty turns the limit off), counted in
+# the default cache, which every web process shares: Redis when REDIS_URL is set, else a table of the
+# database (created by `migrate`). A per-process cache would give a key its rate once per process.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "audience-sync",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "api_cache",
+            # Past MAX_ENTRIES the table drops a third of its rows, and with them keys' counts.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pinterest Audience Sync API",
     "DESCRIPTION": (
@@ -294,6 +314,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Strict OpenAPI 3.0 forms and named components (audiences/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "audiences.api.schema.postprocess"],
+    "ENUM_NAME_OVERRIDES": {
+        "AudienceSourceEnum": "audiences.models.Audience.Source",
+        "AudienceStatusEnum": "audiences.models.Audience.Status",
+        "CanvasStatusEnum": "audiences.models.Canvas.Status",
+        "SyncRecordStateEnum": "audiences.models.SyncRecord.State",
+    },
 }
 # The largest request body Django (and the API) reads. A call of 10,000 users
 # with every identifier pre-hashed is about 3.5 MB; 10 MiB leaves room for long

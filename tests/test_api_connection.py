@@ -46,8 +46,8 @@ def test_it_searches_existing_audiences_a_page_at_a_time(acme_api, sandbox, ad_a
 
     first = acme_api.get(url, {"page_size": 2}).json()
     assert len(first["results"]) == 2
-    assert first["next_bookmark"]
-    rest = acme_api.get(url, {"page_size": 2, "bookmark": first["next_bookmark"]}).json()
+    assert first["next_cursor"]
+    rest = acme_api.get(url, {"page_size": 2, "cursor": first["next_cursor"]}).json()
     names = [a["name"] for a in first["results"] + rest["results"]]
     assert sorted(names) == ["Buyers 0", "Buyers 1", "Buyers 2", "Newsletter"]
 

@@ -60,12 +60,13 @@ def test_it_lists_errored_users_with_reasons_and_no_identifiers(acme_api, errore
 def test_it_pages_records_with_a_cursor(acme_api, add_canvas):
     services.users_enter(canvas=add_canvas, users=make_users(5))
     step = add_canvas.steps.get()
-    first = acme_api.get(f"/api/v1/steps/{step.pk}/records/?page_size=2").json()
-    second = acme_api.get(first["next"]).json()
-    third = acme_api.get(second["next"]).json()
+    url = f"/api/v1/steps/{step.pk}/records/"
+    first = acme_api.get(url, {"page_size": 2}).json()
+    second = acme_api.get(url, {"page_size": 2, "cursor": first["next_cursor"]}).json()
+    third = acme_api.get(url, {"page_size": 2, "cursor": second["next_cursor"]}).json()
     ids = [r["external_id"] for page in (first, second, third) for r in page["results"]]
     assert ids == [f"user-{i}" for i in range(5)]
-    assert third["next"] is None
+    assert third["next_cursor"] is None
     assert acme_api.get(f"/api/v1/steps/{step.pk}/records/?state=lost").status_code == 400
 
 

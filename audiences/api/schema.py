@@ -1,31 +1,126 @@
-"""The OpenAPI description: every operation documents the errors it can answer.
+"""The OpenAPI description (3.0): what a strict validator or a client generator needs.
 
-drf-spectacular documents only success responses unless told; clients and
-fuzzers need the error shape too, so each operation gets the shared ones
-(400, 401, 403, 404, 429, and 413/415 where there is a body) on top of those
-its view declares (409, 422, 503).
+- Every operation documents the errors it can answer, and only those: 400,
+  401 and 429 everywhere; 404 where the path has an id; 413 and 415 where
+  there is a request body; 409, 422 and 503 where its view declares them.
+  Errors have one typed shape (`Error`, `ErrorBody`, `ErrorCode`, `ErrorDetails`).
+- Response headers are declared: `Retry-After` on 429 and 503.
+- A POST with a body requires it.
+- `postprocess` (a SPECTACULAR_SETTINGS hook) gives the schema the forms strict
+  3.0 tools accept: a nullable reference is `oneOf: [{$ref}, {$ref: NullEnum}]`
+  (drf-spectacular writes `allOf: [{$ref}]` with `nullable: true`, which under
+  OpenAPI 3.0.3 does not allow null); unions and objects written inline get
+  component names (`AudienceChoice`, `EntryUser`), so generated clients have
+  named models rather than `...Type1` / `...Item`; query parameters whose
+  values are an enum of a component refer to it.
 """
 
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-
-from audiences.api.errors import ErrorSerializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
 
 ERROR_DESCRIPTIONS = {
-    400: "The request is invalid; `details.fields` names each bad field (bulk rows as `users[i].field`).",
+    400: "The request is invalid; `details.fields` names each bad field (bulk rows as `users[i].field`, "
+         "with `details.row` and `details.field`).",
     401: "No API key, or the key is malformed, unknown or revoked.",
-    403: "The caller is not allowed to use this API.",
-    404: "No such object in the API key's workspace (or no such path).",
+    404: "No such object in the API key's workspace.",
     409: "The object's state does not allow this now (see `error.code`).",
-    413: "The request body is over the size limit.",
+    413: "The request body is over the size limit (`details.max_bytes`).",
     415: "The body is not `application/json`.",
     422: "The Idempotency-Key was already used for a different request.",
     429: "Too many requests for this API key; wait `Retry-After` seconds.",
     503: "Pinterest is unavailable or asked us to slow down; wait `Retry-After` seconds.",
 }
+
+# Every `error.code` the API answers (audiences/api/errors.py), for programs to branch on.
+ERROR_CODES = {
+    "invalid": "400: the request is invalid; see `details.fields`.",
+    "malformed_json": "400: the body is not valid JSON.",
+    "not_authenticated": "401: no API key was sent.",
+    "authentication_failed": "401: the API key is malformed, unknown or revoked.",
+    "permission_denied": "403: the caller may not use this API.",
+    "not_found": "404: no such object in this workspace, or no such path.",
+    "method_not_allowed": "405: the path does not take this method.",
+    "not_acceptable": "406: the API answers only application/json.",
+    "conflict": "409: the object's state does not allow this now.",
+    "not_allowed": "409: the canvas's or step's state does not allow this (e.g. changing an active canvas).",
+    "launch_refused": "409: the canvas cannot be launched; `details.problems` lists why.",
+    "connection_unusable": "409: the workspace's Pinterest connection cannot be used; reconnect it in the admin.",
+    "not_a_sync_step": "409: a delay step has no sync records.",
+    "payload_too_large": "413: the body is over the size limit; `details.max_bytes` says it.",
+    "unsupported_media_type": "415: the body is not application/json.",
+    "unprocessable": "422: the request cannot be processed.",
+    "idempotency_key_reused": "422: the Idempotency-Key was used for a different request.",
+    "throttled": "429: too many requests for this API key; wait Retry-After seconds.",
+    "server_error": "500: something went wrong on our side; the request changed nothing.",
+    "unavailable": "503: a service this request needs is unavailable; wait Retry-After seconds.",
+    "pinterest_unavailable": "503: Pinterest is unavailable or asked us to slow down; wait Retry-After seconds.",
+}
+
+# Schemas written by hand that are components of their own; `ref(name)` points at one.
+COMPONENTS: dict[str, dict] = {
+    "ErrorCode": {
+        "type": "string",
+        "enum": list(ERROR_CODES),
+        "description": "Stable, machine-readable; the HTTP status says the class of error.\n\n"
+        + "\n".join(f"* `{code}` - {text}" for code, text in ERROR_CODES.items()),
+    },
+    "FieldErrors": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        "description": "Path of each bad field (`name`, `users[3].email`, `non_field_errors`) → its messages.",
+    },
+    "ErrorDetails": {
+        "type": "object",
+        "description": "What the code needs; which properties appear depends on `code`.",
+        "properties": {
+            "fields": {"$ref": "#/components/schemas/FieldErrors"},
+            "more": {"type": "integer", "description": "`invalid`: problems left out of `fields` (it holds 50)."},
+            "row": {"type": "integer", "description": "`invalid` on a bulk entry: index of the first bad user."},
+            "field": {"type": "string", "description": "`invalid` on a bulk entry: the bad field of that user."},
+            "problems": {"type": "array", "items": {"type": "string"},
+                         "description": "`launch_refused`: every reason the canvas cannot be launched."},
+            "max_bytes": {"type": "integer", "description": "`payload_too_large`: the largest body accepted."},
+            "idempotency_key": {"type": "string", "description": "`idempotency_key_reused`: the key."},
+        },
+    },
+    "NullEnum": {"enum": [None]},
+}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+@extend_schema_field(ref("ErrorCode"))
+class _ErrorCodeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(ref("ErrorDetails"))
+class _ErrorDetailsField(serializers.DictField):
+    pass
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = _ErrorCodeField()
+    message = serializers.CharField(help_text="What went wrong and what to do about it.")
+    details = _ErrorDetailsField(required=False)
+
+    class Meta:
+        ref_name = "ErrorBody"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"error": {"code", "message", "details"}}`: every error the API answers."""
+
+    error = ErrorBodySerializer()
+
+    class Meta:
+        ref_name = "Error"
 
 
 def error(code: int) -> OpenApiResponse:
@@ -36,13 +131,25 @@ class ApiAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         # Below @extend_schema(responses=...), which overrides get_response_serializers.
         responses = super()._get_response_bodies(direction)
-        codes = [400, 401, 403, 404, 429]
-        if self.method in ("POST", "PUT", "PATCH"):
+        codes = [400, 401, 429]
+        if "{" in self.path:
+            codes.append(404)
+        if self._has_request_body():
             codes += [413, 415]
         for code in codes:
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error(code), str(code), direction=direction)
         return dict(sorted(responses.items()))
+
+    def _has_request_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body is not None and self.method == "POST":
+            # A POST that takes a body needs one (an empty POST to .../steps/ is refused with 400).
+            body["required"] = True
+        return body
 
     def _get_parameters(self):
         parameters = super()._get_parameters()
@@ -56,14 +163,102 @@ class ApiAutoSchema(AutoSchema):
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and getattr(serializer, "reject_unknown_fields", False):
             schema["additionalProperties"] = False
+        min_properties = getattr(serializer, "min_properties", 0)
+        if direction == "request" and min_properties and not serializer.partial:
+            schema["minProperties"] = min_properties
         return schema
 
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
         parameters.append(
             OpenApiParameter(
-                "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429, 503],
+                "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429, 503], required=True,
                 description="Seconds to wait before trying again.",
             )
         )
         return parameters
+
+
+# --- Postprocessing ------------------------------------------------------------------------------------
+
+
+def named_schemas() -> list[tuple[str, dict, list[str]]]:
+    """(component name, schema written inline in the serializers, names of its oneOf branches)."""
+    from audiences.api.serializers import AUDIENCE_REF_SCHEMA, ENTRY_USER_SCHEMA
+
+    return [
+        ("AudienceChoice", AUDIENCE_REF_SCHEMA, ["ExistingAudience", "NewAudience", "WorkspaceAudience"]),
+        ("EntryUser", ENTRY_USER_SCHEMA, []),
+    ]
+
+
+AUDIENCE_CHOICE_DESCRIPTION = (
+    "The audience of an Audience Sync step: an existing Pinterest audience of the step's ad account "
+    '(`ExistingAudience`, its Pinterest id), a new one (`NewAudience`, `{"new": "name"}`), or an audience '
+    'this workspace already uses in a step (`WorkspaceAudience`, `{"id": n}`).'
+)
+# Keys drf-spectacular adds beside a field's own schema.
+_FIELD_META = ("nullable", "description", "readOnly", "writeOnly", "default", "title")
+
+
+def postprocess(result: dict, generator, request, public) -> dict:
+    """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: named unions and objects, nullable refs, enum refs."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    added: dict[str, dict] = dict(COMPONENTS)
+    named = []
+    for name, inline, branch_names in named_schemas():
+        if branch_names:
+            for branch_name, branch in zip(branch_names, inline["oneOf"], strict=True):
+                added[branch_name] = dict(branch)
+            component = {"oneOf": [ref(n) for n in branch_names]}
+            if name == "AudienceChoice":
+                component["description"] = AUDIENCE_CHOICE_DESCRIPTION
+        else:
+            component = dict(inline)
+        added[name] = component
+        named.append((name, inline))
+
+    def rewrite(node):
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        for name, inline in named:
+            if {k: v for k, v in node.items() if k not in _FIELD_META} == inline:
+                return _nullable_ref(name, node)
+        all_of = node.get("allOf")
+        if node.get("nullable") and isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+            rest = {k: v for k, v in node.items() if k not in ("allOf", "nullable")}
+            return {"oneOf": [all_of[0], ref("NullEnum")], "nullable": True, **rest}
+        return {key: rewrite(value) for key, value in node.items()}
+
+    result["paths"] = rewrite(result.get("paths", {}))
+    for name in list(schemas):
+        schemas[name] = rewrite(schemas[name])
+    for name, component in added.items():
+        schemas.setdefault(name, component)
+    _enum_parameters_by_ref(result, schemas)
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
+    return result
+
+
+def _nullable_ref(name: str, node: dict) -> dict:
+    meta = {k: node[k] for k in ("description", "readOnly", "writeOnly") if k in node}
+    if node.get("nullable"):
+        return {"oneOf": [ref(name), ref("NullEnum")], "nullable": True, **meta}
+    if meta:
+        # A $ref has no siblings in OpenAPI 3.0.
+        return {"allOf": [ref(name)], **meta}
+    return ref(name)
+
+
+def _enum_parameters_by_ref(result: dict, schemas: dict) -> None:
+    """A query parameter taking the values of an enum component refers to it (one type in clients)."""
+    enums = {frozenset(s["enum"]): name for name, s in schemas.items() if s.get("type") == "string" and "enum" in s}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                name = enums.get(frozenset(schema.get("enum", ())))
+                if name and parameter.get("in") == "query":
+                    parameter["schema"] = ref(name)

@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from audiences import services
+from audiences import models, services
 from audiences.models import Canvas, Step, SyncRecord
 from integrations.pinterest.client import ID_MAX_LENGTH, is_valid_id
 
@@ -104,9 +104,11 @@ class ConnectionSerializer(serializers.Serializer):
 class AudienceSearchQuerySerializer(serializers.Serializer):
     search = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False,
                                    help_text="Only audiences whose name contains this (case-insensitive).")
-    bookmark = serializers.CharField(required=False, max_length=2000, trim_whitespace=False,
-                                     help_text="`next_bookmark` of the previous page.")
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25)
+    cursor = serializers.CharField(required=False, max_length=4000, trim_whitespace=False,
+                                   help_text="`next_cursor` of the previous page (it carries the search); "
+                                   "leave out for the first page.")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=250, default=25,
+                                         help_text="Results per page, searching or not.")
 
 
 class RemoteAudienceSerializer(serializers.Serializer):
@@ -119,9 +121,12 @@ class RemoteAudienceSerializer(serializers.Serializer):
 
 
 class AudiencePageSerializer(serializers.Serializer):
-    results = RemoteAudienceSerializer(many=True, source="items")
-    next_bookmark = serializers.CharField(allow_null=True, help_text="Pass as `bookmark` for the next page; "
-                                          "null at the end.")
+    results = RemoteAudienceSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page; "
+                                        "null on the last page.")
+
+    class Meta:
+        ref_name = "PaginatedRemoteAudienceList"  # like the other lists' pages
 
 
 # --- Steps --------------------------------------------------------------------------------------
@@ -130,8 +135,8 @@ class AudiencePageSerializer(serializers.Serializer):
 class AudienceSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="This service's id: `{\"id\": …}` reuses the audience in another step.")
     name = serializers.CharField()
-    source = serializers.CharField(help_text="`new` (created here) or `existing` (picked on Pinterest).")
-    status = serializers.CharField(help_text="`draft`, `waiting` (for 100 matched users), `ready` or `error`.")
+    source = serializers.ChoiceField(choices=models.Audience.Source.choices)
+    status = serializers.ChoiceField(choices=models.Audience.Status.choices)
     pinterest_audience_id = serializers.CharField(allow_blank=True)
 
 
@@ -214,6 +219,10 @@ class StepSerializer(serializers.Serializer):
 
 
 class StepInputSerializer(StrictInputSerializer):
+    # A new step needs at least one field (its kind, or an Audience Sync step's settings): the schema
+    # says minProperties 1 and the view refuses an empty body.
+    min_properties = 1
+
     kind = serializers.ChoiceField(choices=Step.Kind.choices, required=False,
                                    help_text="Default `audience_sync`; cannot change after creation.")
     name = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)

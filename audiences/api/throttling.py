@@ -1,8 +1,11 @@
 """Requests per API key: settings.API_THROTTLE_RATE (e.g. "600/min").
 
-DRF counts in Django's cache. The default cache is per process, so with
-several web processes each one counts on its own; point CACHES at Redis (or
-another shared cache) to count across processes and machines.
+DRF counts in Django's default cache, which settings.CACHES makes shared by
+every web process and machine: Redis when REDIS_URL is set, else a table of
+the database (created by `migrate`, see apps.py). DRF reads a key's recent
+requests and writes them back, so two requests of one key that arrive at the
+same instant in two processes may both be let through: the limit holds to
+within a request or two, never once per process.
 """
 
 from django.conf import settings

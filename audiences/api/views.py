@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from audiences import services
 from audiences.api import serializers as s
 from audiences.api.base import ApiView, canvases_of, with_steps
-from audiences.api.pagination import NewestFirstCursorPagination
+from audiences.api.pagination import AudienceCursor, NewestFirstCursorPagination
 from audiences.api.schema import error
 from audiences.models import Canvas, Step
 from integrations.models import PinterestConnection
@@ -50,13 +50,20 @@ class ConnectionView(ApiView):
         return Response(s.ConnectionSerializer(data).data)
 
 
+OTHER_SEARCH = ("This cursor continues another search: leave `search` out (the cursor carries it) "
+                "or start again without a cursor.")
+
+
 class AdAccountAudiencesView(ApiView):
-    query_params = frozenset({"search", "bookmark", "page_size"})
+    query_params = frozenset({"search", "cursor", "page_size"})
     blank_query_params = frozenset({"search"})
 
     @extend_schema(
         operation_id="ad_account_audiences_list",
         summary="Existing Pinterest audiences of an enabled ad account, a page at a time",
+        description="With `search`, only audiences whose name contains it. A page holds at most `page_size` "
+        "audiences, and may hold fewer (a search reads up to 2,000 of Pinterest's audiences per call): "
+        "follow `next_cursor` until it is null.",
         parameters=[
             OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH,
                              description="Pinterest's id of an enabled ad account of the workspace."),
@@ -69,22 +76,36 @@ class AdAccountAudiencesView(ApiView):
         ad_account = self.get_ad_account(id)
         query = s.AudienceSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        page_size = query.validated_data["page_size"]
+        search = query.validated_data.get("search")
+        start = AudienceCursor(search=search or "")
+        if "cursor" in query.validated_data:
+            start = AudienceCursor.decode(query.validated_data["cursor"])
+            if search is not None and search != start.search:
+                raise exceptions.ValidationError({"cursor": [OTHER_SEARCH]})
+        # The selector may return more matches than asked (a search keeps every match of the pages it
+        # read): give page_size of them and carry the rest in the cursor as matches already given.
+        end = start.skip + page_size
         try:
             page = services.pinterest_audiences_search(
-                ad_account=ad_account,
-                search=query.validated_data.get("search", ""),
-                bookmark=query.validated_data.get("bookmark") or None,
-                limit=query.validated_data["page_size"],
+                ad_account=ad_account, search=start.search, bookmark=start.bookmark, limit=end,
             )
         except services.Refused as exc:
-            if not query.validated_data.get("bookmark"):
+            if not start.bookmark:
                 raise
             raise exceptions.ValidationError(
-                {"bookmark": [f"Pinterest refused this bookmark ({exc.message}); start again without one."]}
+                {"cursor": [f"Pinterest refused this cursor ({exc.message}); start again without one."]}
             ) from None
-        return Response(s.AudiencePageSerializer(
-            {"items": [_remote_audience(a) for a in page.items], "next_bookmark": page.next_bookmark}
-        ).data)
+        if len(page.items) > end:
+            following = AudienceCursor(start.bookmark, end, start.search)
+        elif page.next_bookmark:
+            following = AudienceCursor(page.next_bookmark, 0, start.search)
+        else:
+            following = None
+        return Response(s.AudiencePageSerializer({
+            "results": [_remote_audience(a) for a in page.items[start.skip:end]],
+            "next_cursor": following.encode() if following else None,
+        }).data)
 
 
 def _remote_audience(audience) -> dict:
@@ -181,6 +202,11 @@ STEP_DESCRIPTION = (
     "cannot change (409 `not_allowed`): stop it first."
 )
 
+EMPTY_STEP_BODY = (
+    'The body is empty: send the step as a JSON object, e.g. {"kind": "delay", "delay_seconds": 3600} or '
+    '{"ad_account": "<id>", "audience": {"new": "<name>"}, "match_fields": ["email"]}.'
+)
+
 
 class CanvasStepsView(ApiView):
     @extend_schema(operation_id="canvas_steps_list", summary="A canvas's steps, in order",
@@ -194,6 +220,9 @@ class CanvasStepsView(ApiView):
                    responses={201: s.StepSerializer, 409: error(409), 503: error(503)}, tags=["steps"])
     def post(self, request, pk: int):
         canvas = self.get_canvas(pk)
+        if not request.data:
+            # No body, or {}: every field has a default, and a blank step is never what was meant.
+            raise exceptions.ValidationError({"non_field_errors": [EMPTY_STEP_BODY]})
         data = _valid(s.StepInputSerializer, request)
         if data["kind"] == Step.Kind.DELAY:
             step = services.step_create_delay(canvas=canvas, seconds=data["delay_seconds"], name=data.get("name", ""))

@@ -26,6 +26,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "body enters nobody again and answers the first call's result; the same key with another body is "
     "refused with 422. Keys are kept for at least a day.",
 )
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed", {"type": "string", "enum": ["true"]}, OpenApiParameter.HEADER, response=[202],
+    description="Sent (as `true`) when this answer repeats the first call's with the same Idempotency-Key: "
+    "nobody entered again.",
+)
 
 
 class CanvasEntriesView(ApiView):
@@ -37,7 +42,7 @@ class CanvasEntriesView(ApiView):
         "raw values are never stored. A user is entered once per call: a repeated row (same external_id and "
         "identifiers) is folded into the first and counted in `duplicates_folded`; the same external_id with "
         "other identifiers refuses the call naming both rows. The canvas must be active (409 otherwise).",
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
         request=s.EntriesSerializer,
         responses={202: s.EntryResultSerializer, 409: error(409), 422: error(422)},
         tags=["entries"],

@@ -1,0 +1,115 @@
+"""The API's rate per key is one count, shared by every web process (settings.API_THROTTLE_RATE).
+
+The throttle counts in the default cache: a table of the database, or Redis
+when REDIS_URL is set. Two cache clients, and two processes, see one count.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.core.cache import caches
+from django.db import connection as db_connection
+from rest_framework.test import APIRequestFactory
+
+from audiences.api.authentication import ApiClient
+from audiences.api.throttling import ApiKeyRateThrottle
+from integrations.api_keys import api_key_create
+from tests.api_support import _fresh_throttle_counts, client_with_key, error_of, key_for  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.django_db
+
+
+def allowed(throttle_cache, api_key, times: int) -> list[bool]:
+    """`times` requests of one key through a throttle that counts in `throttle_cache`."""
+    answers = []
+    for _ in range(times):
+        throttle = ApiKeyRateThrottle()
+        throttle.cache = throttle_cache
+        request = APIRequestFactory().get("/api/v1/canvases/")
+        request.user = ApiClient(api_key)
+        answers.append(throttle.allow_request(request, view=None))
+    return answers
+
+
+def test_two_clients_of_the_default_cache_share_a_keys_count(settings, acme):
+    backend = "redis.RedisCache" if os.environ.get("REDIS_URL") else "db.DatabaseCache"
+    assert settings.CACHES["default"]["BACKEND"] == f"django.core.cache.backends.{backend}"
+    settings.API_THROTTLE_RATE = "3/min"
+    api_key, _ = api_key_create(workspace=acme, name="shared")
+    # Two clients of the cache, as two web processes each have.
+    first, second = caches.create_connection("default"), caches.create_connection("default")
+    assert first is not second
+    assert allowed(first, api_key, 2) == [True, True]
+    assert allowed(second, api_key, 2) == [True, False]
+    assert allowed(first, api_key, 1) == [False]
+
+
+def test_it_counts_in_redis_when_redis_url_is_set():
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/6"}
+    code = "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'])"
+    out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "redis://127.0.0.1:6379/6"]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="set REDIS_URL to a Redis database the test may use")
+def test_two_redis_clients_share_a_keys_count(settings, acme):
+    from django.core.cache.backends.redis import RedisCache
+
+    settings.API_THROTTLE_RATE = "3/min"
+    api_key, _ = api_key_create(workspace=acme, name="shared")
+    location = os.environ["REDIS_URL"]
+    first = RedisCache(location, {"KEY_PREFIX": "throttle-test"})
+    second = RedisCache(location, {"KEY_PREFIX": "throttle-test"})
+    try:
+        assert allowed(first, api_key, 2) == [True, True]
+        assert allowed(second, api_key, 2) == [True, False]
+    finally:
+        first.delete(ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api_key.prefix})
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import django
+    django.setup()
+    from rest_framework.test import APIClient
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + sys.argv[1])
+    print(" ".join(str(client.get("/api/v1/canvases/").status_code) for _ in range(2)))
+""")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_web_processes_share_a_keys_count(settings, acme):
+    database = db_connection.settings_dict
+    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
+        url = f"sqlite:///{database['NAME']}"
+    elif db_connection.vendor == "postgresql":
+        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
+        url = f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    else:
+        pytest.skip("the second process cannot reach this test database")
+    settings.API_THROTTLE_RATE = "3/min"
+    key = key_for(acme, "two processes")
+    api = client_with_key(key)
+    assert [api.get("/api/v1/canvases/").status_code for _ in range(2)] == [200, 200]
+
+    # The same database and, when set, the same Redis: what two web processes of one deployment share.
+    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "3/min"}
+    child = subprocess.run([sys.executable, "-c", CHILD, key], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert child.returncode == 0, child.stderr[-2000:]
+    # The other process had one request left of the three, not three of its own.
+    assert child.stdout.split() == ["200", "429"]
+    refused = api.get("/api/v1/canvases/")
+    assert refused.status_code == 429
+    assert error_of(refused)["code"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
