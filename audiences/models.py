@@ -236,7 +236,7 @@ class SendLog(models.Model):
         FAILED = "failed", "Rejected"
 
     audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="send_logs")
-    operation = models.CharField(max_length=20)  # ADD, REMOVE, CREATE_LIST
+    operation = models.CharField(max_length=20)  # ADD, REMOVE, CREATE_LIST, FIND_LIST (looking for a lost create)
     list_type = models.CharField(max_length=8, blank=True)
     pinterest_customer_list_id = models.CharField(max_length=32, blank=True)
     size = models.PositiveIntegerField(default=0)

@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from stack import free_port, launched_canvas, prepare, start_sandbox, stop
+from stack import production_env, free_port, launched_canvas, prepare, start_sandbox, stop
 
 CEILING = 7 * 1900  # users per second one Pinterest user allows
 
@@ -49,16 +49,13 @@ class Stack:
 
     def __init__(self, args):
         self.args = args
-        from cryptography.fernet import Fernet
-
         workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
         self.sandbox_port, self.web_port = free_port(), free_port()
         self.env = prepare(
             database_url=args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
             sandbox_port=self.sandbox_port,
             extra_env={"REDIS_URL": args.redis_url, "Q_WORKERS": str(args.workers),
-                       "API_THROTTLE_RATE": "1000000/min", "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50,
-                       "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "127.0.0.1,localhost"},
+                       "API_THROTTLE_RATE": "1000000/min", **production_env()},
         )
         self.processes: list[subprocess.Popen] = []
         self.api = f"http://127.0.0.1:{self.web_port}/api/v1"

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack import free_port, launched_canvas, prepare, start_sandbox, stop
+from stack import production_env, free_port, launched_canvas, prepare, start_sandbox, stop
 
 def users(call: int, size: int, identifiers: str) -> list[dict]:
     batch = []
@@ -49,7 +49,7 @@ def main() -> None:
     env = prepare(
         database_url=args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
         sandbox_port=sandbox_port,
-        extra_env={"SYNC_SENDER_AUTOSTART": "0", "API_THROTTLE_RATE": "", "DEBUG": "0"},
+        extra_env={"SYNC_SENDER_AUTOSTART": "0", "API_THROTTLE_RATE": "", **production_env()},
     )
     from rest_framework.test import APIClient
 

@@ -19,6 +19,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def production_env() -> dict[str, str]:
+    """DEBUG off, as a deployment runs, with throwaway secrets and plain HTTP on the loopback."""
+    from cryptography.fernet import Fernet
+
+    return {"DEBUG": "0", "SECRET_KEY": "bench-" + Fernet.generate_key().decode(),
+            "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "SECURE_SSL_REDIRECT": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver"}
+
+
 def prepare(*, database_url: str, sandbox_port: int, extra_env: dict[str, str]) -> dict[str, str]:
     """Point this process (and the children it starts) at a fresh database and the sandbox; set Django up."""
     env = dict(os.environ)

@@ -2,8 +2,8 @@
 
 The proof runs real worker processes against the sandbox and counts what
 arrived there in every rolling second. The same test runs on SQLite (a
-database row under IMMEDIATE transactions) and on PostgreSQL + Redis (a Lua
-script): CI runs the suite under both.
+small state file per token under an exclusive flock) and on PostgreSQL +
+Redis (a Lua script): CI runs the suite under both.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from audiences import services
 from audiences.sending import pump, records
 from audiences.sending.pump import send_due_now
 from audiences.metrics import step_metrics
-from audiences.models import SyncRecord
+from audiences.models import SendLog, SyncRecord
 from tests.conftest import make_users
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -45,6 +45,13 @@ def subprocess_env(sandbox, **extra) -> dict:
         **{k: str(v) for k, v in extra.items()},
     )
     return env
+
+
+def wait_until(condition, failure: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
 
 
 def test_it_never_sends_a_record_twice_with_two_senders_on_one_backlog(sandbox, add_canvas):
@@ -73,17 +80,15 @@ def test_it_resends_the_batch_of_a_sender_killed_mid_request(sandbox, add_canvas
     sandbox.state.set_faults(latency_ms=3000)
     env = subprocess_env(sandbox, SYNC_LEASE_SECONDS=4)
     sender = subprocess.Popen([sys.executable, "manage.py", "sync_now"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 30
-    while not SyncRecord.objects.exclude(lease_owner="").exists():
-        assert time.monotonic() < deadline, "the sender never claimed its batch"
-        time.sleep(0.05)
-    time.sleep(0.5)  # the request is now in flight
+    wait_until(lambda: SendLog.objects.filter(outcome=SendLog.Outcome.STARTED).exists(),
+               "the sender never started its request")  # logged right before the request leaves
     sender.send_signal(signal.SIGKILL)
     sender.wait()
     sandbox.state.set_faults(latency_ms=0)
 
     assert send_due_now() == 0  # still leased to the dead sender: nobody else sends it yet
-    time.sleep(4)
+    wait_until(lambda: not SyncRecord.objects.filter(lease_expires_at__gt=timezone.now()).exists(),
+               "the dead sender's lease never lapsed")
     send_due_now()
 
     numbers = step_metrics(add_canvas.steps.get())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -41,6 +42,11 @@ class Conflict(exceptions.APIException):
         super().__init__(detail, code)
         self.error_code = code
         self.details = details or {}
+
+
+def max_body_bytes() -> int:
+    """The largest request body the API reads (Django's DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 10 * 1024 * 1024
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -145,8 +151,6 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 def _translate(exc: Exception) -> Exception:
     """Services' and Django's exceptions as API exceptions."""
     if isinstance(exc, RequestDataTooBig):
-        from audiences.api.parsers import max_body_bytes
-
         return PayloadTooLarge(max_body_bytes())
     if isinstance(exc, RecursionError):
         # Only input nests this deep (the parser refuses deep bodies; this is the net under it).
@@ -155,8 +159,6 @@ def _translate(exc: Exception) -> Exception:
         return exceptions.NotFound(str(exc) if exc.args else None)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) if exc.args else None)
-    if isinstance(exc, services.EntryRejected):
-        return exceptions.ValidationError({f"users[{exc.row}]": [exc.message]})
     if isinstance(exc, services.LaunchRefused):
         return Conflict("The canvas cannot be launched: " + " ".join(exc.problems), code="launch_refused",
                         details={"problems": exc.problems})

@@ -19,7 +19,7 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from audiences.api.errors import PayloadTooLarge
+from audiences.api.errors import PayloadTooLarge, max_body_bytes
 
 MAX_DEPTH = 32
 
@@ -27,10 +27,6 @@ MAX_DEPTH = 32
 # that decoded as UTF-8. Pairs (an emoji escaped by ensure_ascii) match too;
 # the walk below tells them apart.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def max_body_bytes() -> int:
-    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 10 * 1024 * 1024
 
 
 class LimitedJSONParser(JSONParser):

@@ -184,7 +184,8 @@ class ApiAutoSchema(AutoSchema):
 
 def named_schemas() -> list[tuple[str, dict, list[str]]]:
     """(component name, schema written inline in the serializers, names of its oneOf branches)."""
-    from audiences.api.serializers import AUDIENCE_REF_SCHEMA, ENTRY_USER_SCHEMA
+    from audiences.api.serializers import AUDIENCE_REF_SCHEMA
+    from audiences.api.serializers_sync import ENTRY_USER_SCHEMA
 
     return [
         ("AudienceChoice", AUDIENCE_REF_SCHEMA, ["ExistingAudience", "NewAudience", "WorkspaceAudience"]),

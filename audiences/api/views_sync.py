@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from audiences import metrics, services
-from audiences.api import serializers as s
+from audiences.api import serializers_sync as s
 from audiences.api.base import ApiView
 from audiences.api.errors import Conflict, IdempotencyKeyReused
 from audiences.api.pagination import IdCursorPagination

@@ -1,13 +1,9 @@
 """Every HTTP call this service makes to Pinterest's REST API v5.
 
-One method per operation, a link to Pinterest's reference above each.
-Responses are parsed into small typed objects. Failures become one of a few
-exceptions named by what the caller must do:
-
-- AuthError: the token is invalid or expired; refresh once, then reconnect.
-- RateLimited: slow down; carries the wait Pinterest asked for, if any.
-- TransientError: 5xx, timeout or connection failure; try again later.
-- RequestError: Pinterest refused this payload; retrying it will not help.
+One method per operation, a link to Pinterest's reference above each, paths
+built from templates with checked ids (ids.py). Responses are parsed into
+small typed objects (types.py). Failures become one of a few exceptions
+named by what the caller must do (errors.py).
 
 No library exception escapes, and no token, email or ad id is ever put in
 an exception message or a log line: errors carry Pinterest's {code, message},
@@ -18,237 +14,36 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from django.conf import settings
 
+from integrations.pinterest.errors import (  # noqa: F401 - the client's callers catch these
+    AuthError,
+    InvalidId,
+    NotFound,
+    PinterestError,
+    RateLimited,
+    RequestError,
+    TransientError,
+)
+from integrations.pinterest.ids import ID_MAX_LENGTH, api_path, check_id, is_valid_id, is_valid_user_id  # noqa: F401
+from integrations.pinterest.types import (  # noqa: F401 - the client's callers read these
+    Account,
+    AdAccount,
+    Audience,
+    CustomerList,
+    Page,
+    TokenSet,
+    audience_from,
+    customer_list_from,
+    id_from,
+)
+
 logger = logging.getLogger(__name__)
-
-
-# --- Errors ---------------------------------------------------------------------
-
-
-class PinterestError(Exception):
-    """Base: carries Pinterest's error code and message, never request data."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None, request_id: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-
-    def __str__(self) -> str:
-        parts = [self.message]
-        if self.status:
-            parts.append(f"HTTP {self.status}")
-        if self.code is not None:
-            parts.append(f"code {self.code}")
-        if self.request_id:
-            parts.append(f"request {self.request_id}")
-        return " · ".join(parts)
-
-
-class AuthError(PinterestError):
-    """401: the token is invalid, expired or revoked. Refresh once, then reconnect."""
-
-
-class RateLimited(PinterestError):
-    """429: slow down. retry_after is Pinterest's Retry-After in seconds, when sent."""
-
-    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.retry_after = retry_after
-
-
-class TransientError(PinterestError):
-    """5xx, timeout or connection error: try again later."""
-
-
-class RequestError(PinterestError):
-    """Other 4xx: permanent for this payload."""
-
-
-class NotFound(RequestError):
-    """404: the object does not exist (or no longer does) on Pinterest."""
-
-
-class InvalidId(RequestError):
-    """A value meant as a Pinterest id is not one; nothing was sent."""
-
-
-# --- Pinterest ids ------------------------------------------------------------------
-# Every object id this service puts in a path is a digit string of at most 18
-# characters: openapi-v5.json, components/parameters/path_ad_account_id,
-# path_audience_id and path_customer_list_id (`pattern: ^\d+$`, `maxLength: 18`).
-# [0-9] and fullmatch, not \d and $: \d takes other scripts' digits and $ a
-# trailing newline. User account ids are digit strings too, but longer
-# (components/schemas/Account.id, example 2783136121146311751).
-
-ID_MAX_LENGTH = 18
-_ID = re.compile(r"[0-9]{1,18}")
-_USER_ID = re.compile(r"[0-9]{1,32}")
-
-
-def is_valid_id(value: object) -> bool:
-    """Whether `value` is a Pinterest object id (ad account, audience, customer list)."""
-    return isinstance(value, str) and _ID.fullmatch(value) is not None
-
-
-def check_id(value: object, what: str = "id") -> str:
-    """`value` if it is a Pinterest object id; InvalidId (a RequestError) otherwise.
-
-    The value itself is not put in the message: it came from outside.
-    """
-    if not is_valid_id(value):
-        raise InvalidId(f"The {what} is not a Pinterest id (1 to {ID_MAX_LENGTH} digits); nothing was sent.")
-    return value
-
-
-# A path template names its segments: literal words and {placeholders}, never a
-# value pasted in. Each placeholder is filled with a checked, URL-quoted id.
-_TEMPLATE = re.compile(r"(/([a-z_]+|\{[a-z_]+\}))+")
-
-
-def api_path(template: str, **ids: str) -> str:
-    """'/ad_accounts/{ad_account_id}/audiences' with every id checked and URL-quoted.
-
-    Raises InvalidId before anything is sent when an id is not a Pinterest
-    id, and RequestError when the template is not a plain template (a value
-    formatted into it), so no caller can make the client call another path.
-    """
-    if not _TEMPLATE.fullmatch(template):
-        raise RequestError("Refusing a Pinterest path that is not a plain template; nothing was sent.")
-    names = re.findall(r"\{([a-z_]+)\}", template)
-    if sorted(names) != sorted(ids):
-        raise RequestError("The ids given do not fill the Pinterest path; nothing was sent.")
-    quoted = {name: quote(check_id(value, name.replace("_", " ")), safe="") for name, value in ids.items()}
-    return template.format(**quoted)
-
-
-# --- Typed responses --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    access_token: str
-    refresh_token: str
-    expires_in: int | None
-    refresh_token_expires_in: int | None
-    scope: str
-
-    def __repr__(self) -> str:  # never print tokens
-        return f"TokenSet(expires_in={self.expires_in}, scope={self.scope!r})"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    username: str
-    account_type: str = ""
-    business_name: str = ""
-
-
-@dataclass(frozen=True)
-class AdAccount:
-    id: str
-    name: str
-    country: str = ""
-    currency: str = ""
-    owner_username: str = ""
-
-
-@dataclass(frozen=True)
-class CustomerList:
-    id: str
-    ad_account_id: str
-    name: str
-    status: str
-    num_uploaded_user_records: int = 0
-    num_removed_user_records: int = 0
-    num_batches: int = 0
-
-
-@dataclass(frozen=True)
-class Audience:
-    id: str
-    ad_account_id: str
-    name: str
-    audience_type: str
-    status: str
-    size: int | None
-    rule: dict = field(default_factory=dict)
-    description: str = ""
-
-    @property
-    def customer_list_id(self) -> str:
-        return str(self.rule.get("customer_list_id") or "")
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list
-    bookmark: str | None
-
-
-# Ids read back from Pinterest are checked like ids from anywhere else: they
-# are put in the paths of later calls (a customer list id from an audience's
-# rule, an ad account id from the list of ad accounts).
-
-
-def _id(data: dict) -> str:
-    if not isinstance(data, dict) or not data.get("id"):
-        raise TransientError("Pinterest answered without the object's id")
-    return _answered_id(data["id"], "object id")
-
-
-def _answered_id(value: object, what: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not is_valid_id(value):
-        raise TransientError(f"Pinterest answered with a {what} that is not a Pinterest id")
-    return value
-
-
-def _optional_id(value: object, what: str) -> str:
-    return "" if value in (None, "") else _answered_id(value, what)
-
-
-def _customer_list(data: dict) -> CustomerList:
-    return CustomerList(
-        id=_id(data),
-        ad_account_id=_optional_id(data.get("ad_account_id"), "ad account id"),
-        name=data.get("name") or "",
-        status=data.get("status") or "",
-        num_uploaded_user_records=int(data.get("num_uploaded_user_records") or 0),
-        num_removed_user_records=int(data.get("num_removed_user_records") or 0),
-        num_batches=int(data.get("num_batches") or 0),
-    )
-
-
-def _audience(data: dict) -> Audience:
-    rule = data.get("rule") or {}
-    if not isinstance(rule, dict):
-        raise TransientError("Pinterest answered with an audience rule that is not an object")
-    if rule.get("customer_list_id") not in (None, ""):
-        rule = {**rule, "customer_list_id": _answered_id(rule["customer_list_id"], "customer list id")}
-    return Audience(
-        id=_id(data),
-        ad_account_id=_optional_id(data.get("ad_account_id"), "ad account id"),
-        name=data.get("name") or "",
-        audience_type=data.get("audience_type") or "",
-        status=data.get("status") or "",
-        size=data.get("size"),
-        rule=rule,
-        description=data.get("description") or "",
-    )
 
 
 # --- Transport ----------------------------------------------------------------------
@@ -457,7 +252,7 @@ class PinterestClient:
         user_id = data.get("id")
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             user_id = str(user_id)
-        if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+        if not isinstance(user_id, str) or not is_valid_user_id(user_id):
             raise TransientError("Pinterest answered with a user account id that is not a Pinterest id")
         return Account(
             id=user_id,
@@ -477,7 +272,7 @@ class PinterestClient:
             data = self._call("GET", "/ad_accounts", params=params)
             for item in data.get("items") or []:
                 yield AdAccount(
-                    id=_id(item),
+                    id=id_from(item),
                     name=item.get("name") or "",
                     country=item.get("country") or "",
                     currency=item.get("currency") or "",
@@ -490,7 +285,7 @@ class PinterestClient:
     # https://developers.pinterest.com/docs/api/v5/customer_lists-create
     def customer_list_create(self, ad_account_id: str, *, name: str, list_type: str, records: list[str]) -> CustomerList:
         body = {"name": name, "list_type": list_type, "records": ",".join(records)}
-        return _customer_list(self._call("POST", "/ad_accounts/{ad_account_id}/customer_lists",
+        return customer_list_from(self._call("POST", "/ad_accounts/{ad_account_id}/customer_lists",
                                          ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/customer_lists-update
@@ -498,14 +293,14 @@ class PinterestClient:
         self, ad_account_id: str, customer_list_id: str, *, operation: str, records: list[str]
     ) -> CustomerList:
         body = {"operation_type": operation, "records": ",".join(records)}
-        return _customer_list(self._call(
+        return customer_list_from(self._call(
             "PATCH", "/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}",
             ids={"ad_account_id": ad_account_id, "customer_list_id": customer_list_id}, json=body,
         ))
 
     # https://developers.pinterest.com/docs/api/v5/customer_lists-get
     def customer_list_get(self, ad_account_id: str, customer_list_id: str) -> CustomerList:
-        return _customer_list(self._call(
+        return customer_list_from(self._call(
             "GET", "/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}",
             ids={"ad_account_id": ad_account_id, "customer_list_id": customer_list_id},
         ))
@@ -517,7 +312,7 @@ class PinterestClient:
             params["bookmark"] = bookmark
         data = self._call("GET", "/ad_accounts/{ad_account_id}/customer_lists", ids={"ad_account_id": ad_account_id},
                           params=params)
-        return Page([_customer_list(i) for i in data.get("items") or []], data.get("bookmark"))
+        return Page([customer_list_from(i) for i in data.get("items") or []], data.get("bookmark"))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-create
     def audience_create_from_list(
@@ -530,7 +325,7 @@ class PinterestClient:
             "rule": {"customer_list_id": check_id(customer_list_id, "customer list id")},
             "description": description,
         }
-        return _audience(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
+        return audience_from(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
                                     ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-create (ACTALIKE)
@@ -544,12 +339,12 @@ class PinterestClient:
             "rule": {"seed_id": [check_id(seed_audience_id, "seed audience id")], "country": country,
                      "percentage": percentage},
         }
-        return _audience(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
+        return audience_from(self._call("POST", "/ad_accounts/{ad_account_id}/audiences",
                                     ids={"ad_account_id": ad_account_id}, json=body))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-get
     def audience_get(self, ad_account_id: str, audience_id: str) -> Audience:
-        return _audience(self._call("GET", "/ad_accounts/{ad_account_id}/audiences/{audience_id}",
+        return audience_from(self._call("GET", "/ad_accounts/{ad_account_id}/audiences/{audience_id}",
                                     ids={"ad_account_id": ad_account_id, "audience_id": audience_id}))
 
     # https://developers.pinterest.com/docs/api/v5/audiences-list
@@ -559,19 +354,4 @@ class PinterestClient:
             params["bookmark"] = bookmark
         data = self._call("GET", "/ad_accounts/{ad_account_id}/audiences", ids={"ad_account_id": ad_account_id},
                           params=params)
-        return Page([_audience(i) for i in data.get("items") or []], data.get("bookmark"))
-
-    # https://developers.pinterest.com/docs/api/v5/audiences-update
-    def audience_update(self, ad_account_id: str, audience_id: str, *, name: str | None = None,
-                        description: str | None = None) -> Audience:
-        body: dict[str, Any] = {"operation_type": "UPDATE"}
-        if name is not None:
-            body["name"] = name
-        if description is not None:
-            body["description"] = description
-        return _audience(self._call("PATCH", "/ad_accounts/{ad_account_id}/audiences/{audience_id}",
-                                    ids={"ad_account_id": ad_account_id, "audience_id": audience_id}, json=body))
-
-
-def monotonic_ms(start: float) -> int:
-    return int((time.monotonic() - start) * 1000)
+        return Page([audience_from(i) for i in data.get("items") or []], data.get("bookmark"))

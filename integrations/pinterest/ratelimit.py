@@ -39,13 +39,13 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
 from integrations import clock
+from integrations.pinterest import ratelimit_redis
 from integrations.models import PinterestConnection, RateLimitWindow
 
 HISTORY_SECONDS = 5.0
@@ -176,78 +176,6 @@ def _shift_in_database(key: str, taken: float, by: float) -> None:
         row.save(update_fields=["recent"])
 
 
-_TAKE_LUA = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local rate = tonumber(ARGV[1]); local window = tonumber(ARGV[2])
-local history = tonumber(ARGV[3]); local horizon = now + tonumber(ARGV[4])
-local spacing = tonumber(ARGV[5]); local early = tonumber(ARGV[6]); local force = tonumber(ARGV[7])
-local data = redis.call('GET', KEYS[1])
-local state = {recent = {}, paused_until = 0}
-if data then state = cjson.decode(data) end
-local recent = {}
-for _, t in ipairs(state.recent) do if t > now - history and t <= horizon then table.insert(recent, t) end end
-table.sort(recent)
-local paused_until = state.paused_until or 0
-if paused_until > horizon then paused_until = 0 end
-local slot = math.max(now, paused_until)
-if #recent > 0 then slot = math.max(slot, recent[#recent] + spacing) end
-if #recent >= rate then slot = math.max(slot, recent[#recent - rate + 1] + window) end
-if force == 0 and slot > now + early then
-  return {string.format('%.6f', slot - now), string.format('%.6f', now), '0'}
-end
-local taken = slot
-if force == 1 then taken = now end
-table.insert(recent, taken)
-table.sort(recent)
-while #recent > rate * 2 do table.remove(recent, 1) end
-state.recent = recent
-state.paused_until = paused_until
-redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return {'0', string.format('%.6f', now), string.format('%.17g', taken)}
-"""
-
-_SHIFT_LUA = """
-local data = redis.call('GET', KEYS[1])
-if not data then return 0 end
-local state = cjson.decode(data)
-local taken = tonumber(ARGV[1]); local by = tonumber(ARGV[2])
-for i, t in ipairs(state.recent) do if math.abs(t - taken) < 0.001 then state.recent[i] = t + by end end
-table.sort(state.recent)
-redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return 1
-"""
-
-_PAUSE_LUA = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local data = redis.call('GET', KEYS[1])
-local state = {recent = {}, paused_until = 0}
-if data then state = cjson.decode(data) end
-if #state.recent == 0 then state.recent = cjson.decode('[]') end
-local paused_until = state.paused_until or 0
-if paused_until > now + tonumber(ARGV[2]) then paused_until = 0 end
-state.paused_until = math.max(paused_until, now + tonumber(ARGV[1]))
-redis.call('SET', KEYS[1], cjson.encode(state), 'EX', 3600)
-return 1
-"""
-
-
-@lru_cache(maxsize=1)
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def _take_in_redis(key: str, rate: int, window: float, force: bool) -> tuple[float, float, float]:
-    wait, now, taken = _redis().eval(
-        _TAKE_LUA, 1, f"ratelimit:{key}", rate, window, HISTORY_SECONDS, MAX_AHEAD_SECONDS, _spacing(rate),
-        EARLY_GRANT_SECONDS, int(force),
-    )
-    return float(wait), float(now), float(taken)
-
-
 def _state_file(key: str) -> Path:
     folder = Path(str(settings.DATABASES["default"]["NAME"]) + ".ratelimit")
     folder.mkdir(parents=True, exist_ok=True)
@@ -303,7 +231,9 @@ def _take(key: str, *, force: bool = False) -> tuple[float, float, float]:
     rate = settings.SYNC_RATE_LIMIT_PER_SECOND
     backend = _backend()
     if backend == "redis":
-        return _take_in_redis(key, rate, _window(), force)
+        return ratelimit_redis.take(key, rate=rate, window=_window(), history=HISTORY_SECONDS,
+                                    horizon=MAX_AHEAD_SECONDS, spacing=_spacing(rate), early=EARLY_GRANT_SECONDS,
+                                    force=force)
     if backend == "file":
         return _take_in_file(key, rate, _window(), force)
     return _take_in_database(key, rate, _window(), force)
@@ -317,7 +247,7 @@ def record_request(key: str) -> None:
 def _shift(key: str, taken: float, by: float) -> None:
     backend = _backend()
     if backend == "redis":
-        _redis().eval(_SHIFT_LUA, 1, f"ratelimit:{key}", repr(taken), by)
+        ratelimit_redis.shift(key, taken, by)
     elif backend == "file":
         with _locked_file_state(key) as state:
             state["recent"] = shifted(state["recent"], taken, by)
@@ -394,7 +324,7 @@ def pause(key: str, seconds: float) -> None:
     seconds = min(max(seconds, 0.0), MAX_AHEAD_SECONDS)
     backend = _backend()
     if backend == "redis":
-        _redis().eval(_PAUSE_LUA, 1, f"ratelimit:{key}", seconds, MAX_AHEAD_SECONDS)
+        ratelimit_redis.pause(key, seconds, MAX_AHEAD_SECONDS)
         return
     if backend == "file":
         with _locked_file_state(key) as state:
@@ -412,7 +342,7 @@ def pause(key: str, seconds: float) -> None:
 
 def reset(key: str) -> None:
     if settings.REDIS_URL:
-        _redis().delete(f"ratelimit:{key}")
+        ratelimit_redis.delete(key)
     if _backend() == "file":
         _state_file(key).unlink(missing_ok=True)
     RateLimitWindow.objects.filter(key=key).delete()

@@ -2,7 +2,7 @@
 
 Pure Python and thread-safe (one lock), so it runs in a thread inside tests
 or as its own process (`python manage.py pinterest_sandbox`). What it
-enforces, and where that comes from (see shared pinterest/API-NOTES.md):
+enforces, and where that comes from (integrations/pinterest/spec/API-NOTES.md):
 
 - OAuth codes are one-time and tied to client and redirect URI; a refresh
   rotates the refresh token (continuous refresh, 1.3); revoked or expired
