@@ -30,18 +30,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from stack import production_env, free_port, launched_canvas, prepare, start_sandbox, stop
+from stack import percentile, production_env, free_port, launched_canvas, prepare, start_sandbox, stop
 
 CEILING = 7 * 1900  # users per second one Pinterest user allows
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    k = (len(values) - 1) * p
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 class Stack:

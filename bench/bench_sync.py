@@ -29,8 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from stack import free_port, launched_canvas, prepare, start_sandbox, stop
-
+from stack import percentile, free_port, launched_canvas, prepare, start_sandbox, stop
 
 
 def memory_tree_kb(pid: int) -> dict[int, tuple[int, int]]:
@@ -75,15 +74,6 @@ class MemoryWatcher(threading.Thread):
                 self.peak_total_rss_kb = max(self.peak_total_rss_kb, sum(rss for rss, _ in tree.values()))
                 self.peak_total_pss_kb = max(self.peak_total_pss_kb, sum(pss for _, pss in tree.values()))
             time.sleep(0.2)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    k = (len(values) - 1) * p
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def main() -> None:

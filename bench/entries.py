@@ -60,7 +60,8 @@ def main() -> None:
     try:
         every = args.identifiers == "all"
         workspace, canvas, _ = launched_canvas(
-            sandbox_port=sandbox_port, slug="bench-entries", match_idfa=every, match_android_aid=every
+            sandbox_port=sandbox_port, slug="bench-entries",
+            match_fields=("email", "ios_idfa", "android_aid") if every else ("email",),
         )
     finally:
         # Pinterest is only needed to launch the canvas; entering users never calls it.

@@ -60,3 +60,17 @@ def test_lists_with_a_backlog_take_turns_and_a_new_list_is_not_stuck_behind_them
     other_backlog = state(3, waited=30, due=1900 * 20)
     other_backlog.served_at = NOW - timedelta(seconds=0.5)
     assert [job.key[0] for job in plan(backlog, other_backlog, per_token=3)] == [3, 1, 3]
+
+
+def test_the_tail_of_a_burst_goes_at_once_when_its_user_has_nothing_else_to_send():
+    tail = state(1, waited=1.5, due=300)
+    tail.touched_at = NOW - timedelta(seconds=1.5)
+    assert [(job.key[0], job.at_least) for job in plan(tail)] == [(1, 1)]
+
+    still_arriving = state(2, waited=1.5, due=300)
+    still_arriving.touched_at = NOW - timedelta(seconds=0.2)
+    assert plan(still_arriving) == []
+    busy_token = state(3, waited=1.5, due=300, in_flight=0)
+    busy_token.touched_at = NOW - timedelta(seconds=2)
+    other_list_in_flight = state(4, waited=0.5, due=0, in_flight=1)
+    assert plan(busy_token, other_list_in_flight) == []  # the token is busy: the window rule decides

@@ -144,17 +144,19 @@ class Pump:
         deadline = started + seconds
         successor = False
         last_poll: datetime | None = None
-        next_full_read = 0.0
+        next_poll = next_full_read = next_renewal = 0.0
         idle_since = time.monotonic()
         while time.monotonic() < deadline:
             now = timezone.now()
-            if time.monotonic() >= next_full_read:
-                self._read_work_list(None)
-                next_full_read = time.monotonic() + settings.SYNC_WINDOW_SECONDS
-            else:
-                self._read_work_list(last_poll)
-            # Overlap the polls by a second: a row touched by a clock slightly behind is still seen.
-            last_poll = now - timedelta(seconds=1)
+            # The work list is read once a tick, however often finished requests wake the loop.
+            if time.monotonic() >= next_poll:
+                full = time.monotonic() >= next_full_read
+                self._read_work_list(None if full else last_poll)
+                # Overlap the polls by a second: a row touched by a clock slightly behind is still seen.
+                last_poll = now - timedelta(seconds=1)
+                next_poll = time.monotonic() + TICK_SECONDS
+                if full:
+                    next_full_read = time.monotonic() + settings.SYNC_WINDOW_SECONDS
             self._collect()
             self._refresh(now)
             for job in scheduling.next_jobs(
@@ -170,7 +172,9 @@ class Pump:
                 successor = leases.acquire(_start_gate(self.slot), self.owner, seconds=START_GATE_SECONDS)
                 if successor:
                     _enqueue(self.slot)
-            leases.renew(_slot_lease(self.slot), self.owner, seconds=SLOT_LEASE_SECONDS)
+            if time.monotonic() >= next_renewal:
+                leases.renew(_slot_lease(self.slot), self.owner, seconds=SLOT_LEASE_SECONDS)
+                next_renewal = time.monotonic() + 1.0
             reset_queries()  # with DEBUG on, Django would keep every query's SQL
             self._wait(TICK_SECONDS)
         return self.handled, successor
@@ -178,7 +182,8 @@ class Pump:
     def _read_work_list(self, since: datetime | None) -> None:
         """Touched lists become stale. A full read (`since` None) also re-reads each list's
         Pinterest user and connection health, and drops lists no longer on the work list."""
-        keys = {(audience_id, action) for audience_id, action, _ in records.lists_touched_since(since)}
+        touched = {(audience_id, action): at for audience_id, action, at in records.lists_touched_since(since)}
+        keys = set(touched)
         look_up = {audience_id for audience_id, action in keys if since is None or (audience_id, action) not in self.lists}
         connections = {
             audience.pk: audience.ad_account.connection
@@ -194,6 +199,7 @@ class Pump:
                 state.token, state.usable = token, connection.is_usable
             if key in self.lists:
                 self.lists[key].stale = True
+                self.lists[key].touched_at = touched[key]
         if since is None:
             for key in set(self.lists) - keys:
                 if not self.lists[key].in_flight:
