@@ -1,4 +1,4 @@
-"""SQL fragments for statements over thousands of values at once.
+"""SQL fragments for raw statements, and for statements over thousands of values at once.
 
 Compiling one placeholder per value (what `__in` does) is slow for the
 1,900 to 10,000 values a batch or an entry call carries, and SQLite caps
@@ -11,6 +11,16 @@ import json
 from collections.abc import Sequence
 
 from django.db import connection
+
+
+def table(model) -> str:
+    """The model's table name, quoted for raw SQL."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def db_datetime(value):
+    """A datetime as the database driver takes it in raw SQL (SQLite stores text)."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def in_values(column: str, values: Sequence) -> tuple[str, object]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Sum
 
+from audiences.bulk_sql import db_datetime, table
 from audiences.models import StepCount, StepHour
 
 
@@ -30,11 +31,11 @@ def add(changes: Counter | dict[tuple[int, str], int]) -> None:
     rows = sorted((step_id, state, n) for (step_id, state), n in changes.items() if n)
     if not rows:
         return
-    table = connection.ops.quote_name(StepCount._meta.db_table)
+    counts = table(StepCount)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} (step_id, state, n) VALUES (%s, %s, %s) "
-            f"ON CONFLICT (step_id, state) DO UPDATE SET n = {table}.n + excluded.n",
+            f"INSERT INTO {counts} (step_id, state, n) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (step_id, state) DO UPDATE SET n = {counts}.n + excluded.n",
             rows,
         )
 
@@ -42,18 +43,18 @@ def add(changes: Counter | dict[tuple[int, str], int]) -> None:
 def add_hours(changes: dict[tuple[int, datetime], tuple[int, int, int]]) -> None:
     """Add (entered, synced, errored) to each (step id, hour)."""
     rows = sorted(
-        (step_id, connection.ops.adapt_datetimefield_value(hour_of(hour)), *values)
+        (step_id, db_datetime(hour_of(hour)), *values)
         for (step_id, hour), values in changes.items()
         if any(values)
     )
     if not rows:
         return
-    table = connection.ops.quote_name(StepHour._meta.db_table)
+    hours = table(StepHour)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} (step_id, hour, entered, synced, errored) VALUES (%s, %s, %s, %s, %s) "
-            f"ON CONFLICT (step_id, hour) DO UPDATE SET entered = {table}.entered + excluded.entered, "
-            f"synced = {table}.synced + excluded.synced, errored = {table}.errored + excluded.errored",
+            f"INSERT INTO {hours} (step_id, hour, entered, synced, errored) VALUES (%s, %s, %s, %s, %s) "
+            f"ON CONFLICT (step_id, hour) DO UPDATE SET entered = {hours}.entered + excluded.entered, "
+            f"synced = {hours}.synced + excluded.synced, errored = {hours}.errored + excluded.errored",
             rows,
         )
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from django.db import connection
 
-from audiences.bulk_sql import in_values
+from audiences.bulk_sql import db_datetime, in_values, table
 from audiences.models import AudienceMember
 
 
 def _table() -> str:
-    return connection.ops.quote_name(AudienceMember._meta.db_table)
+    return table(AudienceMember)
 
 
 def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]]) -> set[str]:
@@ -57,7 +57,7 @@ def record(audience_id: int, *, added: list[tuple[str, str, str]], removed: list
 
     Runs inside the caller's transaction.
     """
-    at = connection.ops.adapt_datetimefield_value(now)
+    at = db_datetime(now)
     with connection.cursor() as cursor:
         if added:
             columns = "(audience_id, external_id, list_type, identifier_hash, is_member, updated_at)"

@@ -23,7 +23,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from audiences import step_counts
-from audiences.bulk_sql import in_values
+from audiences.bulk_sql import db_datetime, in_values, table
 from audiences.models import LIST_TYPE_BITS, DueList, SyncRecord
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
 
@@ -41,11 +41,8 @@ _STATE = COLUMNS.index("state")
 
 
 def _table() -> str:
-    return connection.ops.quote_name(SyncRecord._meta.db_table)
+    return table(SyncRecord)
 
-
-def _dt(value: datetime | None):
-    return connection.ops.adapt_datetimefield_value(value)
 
 
 # --- Entering -------------------------------------------------------------------------------------
@@ -54,7 +51,7 @@ def _dt(value: datetime | None):
 def row(*, step_id: int, audience_id: int | None, action: str, external_id: str, hashes: tuple[str, str, str],
         state: str, now: datetime) -> tuple:
     """One record as `insert` takes it."""
-    at = _dt(now)
+    at = db_datetime(now)
     return (step_id, audience_id, action, external_id, *hashes, 0, state, 0, at, at,
             at if state == SYNCED else None, None, "", None, "")
 
@@ -92,14 +89,13 @@ def touch(lists: Iterable[tuple[int, str]]) -> None:
     The pumps poll the rows' `touched_at` every tick: this is how they hear of
     new work without a task per call.
     """
-    now = _dt(timezone.now())
-    table = connection.ops.quote_name(DueList._meta.db_table)
+    now = db_datetime(timezone.now())
     values = sorted(set(lists))
     if not values:
         return
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} (audience_id, action, touched_at) VALUES (%s, %s, %s) "
+            f"INSERT INTO {table(DueList)} (audience_id, action, touched_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (audience_id, action) DO UPDATE SET touched_at = excluded.touched_at",
             [(audience_id, action, now) for audience_id, action in values],
         )
@@ -169,8 +165,8 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
     claimed by two senders.
     """
     batch = settings.SYNC_BATCH_SIZE
-    params = [audience_id, action, _dt(now), _dt(now)]
-    lease_until = _dt(now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
+    params = [audience_id, action, db_datetime(now), db_datetime(now)]
+    lease_until = db_datetime(now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
     assign = "lease_owner = %s, lease_expires_at = %s, next_attempt_at = %s"
     returning = "RETURNING t.id, t.step_id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts"
     if connection.vendor == "postgresql":
@@ -242,7 +238,7 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
             cursor.execute(
                 f"UPDATE {_table()} SET {', '.join(assignments)}, lease_owner = '', lease_expires_at = NULL "
                 f"WHERE lease_owner = %s AND {ids_clause}",
-                [*(_dt(v) if isinstance(v, datetime) else v for v in fields.values()), owner, ids_param],
+                [*(db_datetime(v) if isinstance(v, datetime) else v for v in fields.values()), owner, ids_param],
             )
             if state != PENDING and cursor.rowcount:
                 moved[(step_id, PENDING)] -= cursor.rowcount
