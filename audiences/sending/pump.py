@@ -232,6 +232,7 @@ class Pump:
         self.jobs.put(job)
 
     def _work(self) -> None:
+        _relax_commit_durability()
         try:
             while (job := self.jobs.get()) is not None:
                 result = None
@@ -280,6 +281,21 @@ class Pump:
             thread.join()
         self._collect()
         _return_freed_memory()
+
+
+def _relax_commit_durability() -> None:
+    """On PostgreSQL, a sender thread's commits do not wait for the WAL to reach the disk.
+
+    Safe for what a sender writes, and only for that: a commit lost in a
+    database crash leaves its records claimed, so they are due again when
+    the claim lapses and are sent again (delivery is at least once; ADD and
+    REMOVE are idempotent at Pinterest), and a lost send-log row or lease is
+    history. Entering users keeps full durability: an accepted user is never
+    lost.
+    """
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
 
 
 def _return_freed_memory() -> None:
