@@ -62,7 +62,7 @@ class PayloadTooLarge(exceptions.APIException):
         self.details = {"max_bytes": limit}
 
 
-class IdempotencyKeyReused(exceptions.APIException):
+class IdempotencyKeyConflict(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = error_code = "idempotency_key_reused"
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from audiences import metrics, services
 from audiences.api import serializers_sync as s
 from audiences.api.base import ApiView
-from audiences.api.errors import Conflict, IdempotencyKeyReused
+from audiences.api.errors import Conflict, IdempotencyKeyConflict
 from audiences.api.pagination import IdCursorPagination
 from audiences.api.schema import error
 from audiences.models import Step, SyncRecord
@@ -75,7 +75,7 @@ class CanvasEntriesView(ApiView):
                 {"users": {exc.row: {exc.field or _bad_field(users[exc.row]): [exc.message]}}}
             ) from None
         except services.IdempotencyKeyReused:
-            raise IdempotencyKeyReused(key) from None
+            raise IdempotencyKeyConflict(key) from None
         return Response({**answer, "duplicates_folded": folded}, status=code, headers=headers)
 
 
