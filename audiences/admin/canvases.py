@@ -39,9 +39,11 @@ class StepInlineForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "kind" in self.fields:
             # A step keeps its kind; delete it and add another instead.
             self.fields["kind"].disabled = True
+        if "delay_seconds" not in self.fields:  # a live canvas's read-only steps
+            return
         self.fields["delay_seconds"].help_text = "Delay steps only."
         self.fields["delay_seconds"].label = "Delay (seconds)"
         if self.instance.pk and self.instance.kind == Step.Kind.AUDIENCE_SYNC:
@@ -73,6 +75,12 @@ class StepInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or bool(workspace_ids(request))
+
+    def get_fields(self, request, obj=None):
+        if not self._editable(request, obj):
+            # Read-only: a delay shows in Configuration ("Wait 30 s"); a sync step has none to show.
+            return [f for f in self.fields if f != "delay_seconds"]
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return self._editable(request, obj)
