@@ -32,7 +32,8 @@ class AudienceSyncStepForm(forms.Form):
         required=False,
         label="Audience",
         help_text="Type to search this ad account's Pinterest audiences, or type a new name and click Create Audience.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Search or name a new audience", "size": 50}),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Search or name a new audience", "size": 50,
+                                   "aria-describedby": "audience-help"}),
     )
     pinterest_audience_id = forms.CharField(
         required=False, max_length=ID_MAX_LENGTH, strip=False, validators=[PINTEREST_ID], widget=forms.HiddenInput,

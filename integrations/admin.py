@@ -11,7 +11,9 @@ from __future__ import annotations
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin, messages
 from django.http import Http404
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from integrations import services
@@ -22,6 +24,22 @@ admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Pinterest Audience Sync"
 admin.site.site_title = "Pinterest Audience Sync"
 admin.site.index_title = "Canvases and Pinterest"
+# The service has no public site: "View site" would lead to a 404.
+admin.site.site_url = None
+
+# Apps only staff who run the service need: a marketer never sees them in the menu.
+STAFF_ONLY_APPS = {"django_q", "account", "socialaccount", "auth", "sites"}
+_get_app_list = admin.site.get_app_list
+
+
+def _app_list_for(request, app_label=None):
+    apps = _get_app_list(request, app_label)
+    if request.user.is_superuser:
+        return apps
+    return [app for app in apps if app["app_label"] not in STAFF_ONLY_APPS]
+
+
+admin.site.get_app_list = _app_list_for
 
 
 def workspace_ids(request) -> set[int]:
@@ -121,6 +139,40 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def pinterest_page(self, obj):
         return format_html('<a href="{}">Pinterest page</a>', reverse("integrations:partner", args=[obj.slug]))
 
+    @admin.display(description="Marketers")
+    def invite(self, obj):
+        return format_html('<a href="{}" class="invite-marketer">Invite a marketer to this workspace</a>',
+                           reverse("admin:integrations_workspace_invite", args=[obj.pk]))
+
+    list_display = [*list_display, "invite"]
+
+    def get_urls(self):
+        return [
+            path("<int:workspace_id>/invite/", self.admin_site.admin_view(self.invite_view),
+                 name="integrations_workspace_invite"),
+            *super().get_urls(),
+        ]
+
+    def invite_view(self, request, workspace_id: int):
+        """Make a marketer of this workspace from an email; show the one-time link to send them."""
+        if not self.has_change_permission(request):
+            raise Http404("No such workspace.")
+        workspace = get_object_or_404(Workspace, pk=workspace_id)
+        link, email = "", request.POST.get("email", "")
+        if request.method == "POST":
+            try:
+                user, created = services.marketer_invite(workspace=workspace, email=email)
+            except services.InvalidMarketer as exc:
+                messages.error(request, str(exc))
+            else:
+                link = request.build_absolute_uri(services.marketer_sign_in_path(user))
+                messages.success(request, f"{user.email} is {'now a marketer of' if created else 'added to'} {workspace}. "
+                                          "Send them the link below: it lets them set a password once.")
+        return TemplateResponse(request, "admin/integrations/workspace/invite.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "workspace": workspace,
+            "title": f"Invite a marketer to {workspace}", "link": link, "email": email,
+        })
+
 
 @admin.register(PinterestConnection)
 class PinterestConnectionAdmin(WorkspaceScopedAdmin):
@@ -160,10 +212,10 @@ class AdAccountAdmin(WorkspaceScopedAdmin):
 
     workspace_path = "connection__workspace"
     member_can_change = True
-    list_display = ["name", "pinterest_id", "workspace_name", "country", "currency", "enabled"]
-    list_filter = ["enabled"]
+    list_display = ["name", "pinterest_id", "workspace_name", "country", "currency", "enabled", "available"]
+    list_filter = ["enabled", "available"]
     search_fields = ["name", "pinterest_id"]
-    fields = ["name", "pinterest_id", "connection", "country", "currency", "enabled"]
+    fields = ["name", "pinterest_id", "connection", "country", "currency", "enabled", "available"]
     readonly_fields = fields
     actions = ["enable", "disable"]
 

@@ -112,6 +112,12 @@ class AdAccount(models.Model):
     country = models.CharField(max_length=8, blank=True)
     currency = models.CharField(max_length=8, blank=True)
     enabled = models.BooleanField(default=False, help_text="The workspace may use this ad account in its canvases.")
+    # False once the connected Pinterest user can no longer see the ad account (the workspace
+    # reconnected as someone else): kept for the history of its steps, never enabled again
+    # until a connection that sees it returns.
+    available = models.BooleanField(
+        default=True, help_text="The connected Pinterest user can see this ad account."
+    )
 
     class Meta:
         ordering = ["name", "pinterest_id"]

@@ -83,6 +83,58 @@ def user_create_marketer(*, workspace: Workspace, username: str, password: str, 
     return user
 
 
+class InvalidMarketer(ValueError):
+    """The email cannot name a marketer: nothing was created."""
+
+
+def marketer_invite(*, workspace: Workspace, email: str) -> tuple[object, bool]:
+    """A staff user for `email` who sees only this workspace, and whether it was created now.
+
+    A new user has no password: they set one through the link of
+    `marketer_sign_in_path`. An existing user keeps theirs and joins the
+    workspace. Superusers are refused: they see every workspace already.
+    """
+    from django.core.validators import validate_email
+
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidMarketer(f"“{email[:100]}” is not an email address.") from None
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).order_by("pk").first()
+        created = user is None
+        if created:
+            username = email.lower()[:150]
+            if User.objects.filter(username__iexact=username).exists():
+                raise InvalidMarketer(f"A user named “{username}” exists with another email; use that email.")
+            user = User(username=username, email=email.lower(), is_staff=True)
+            user.set_unusable_password()
+            user.save()
+        elif user.is_superuser:
+            raise InvalidMarketer(f"{email} is a superuser and sees every workspace already.")
+        elif not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        workspace_add_member(workspace=workspace, user=user)
+    return user, created
+
+
+def marketer_sign_in_path(user) -> str:
+    """The path of a one-time link where `user` sets their password (allauth's password reset key).
+
+    The link stops working once used, or once the password changes.
+    """
+    from allauth.account import app_settings as allauth_settings
+    from allauth.account.utils import user_pk_to_url_str
+    from django.urls import reverse
+
+    key = f"{user_pk_to_url_str(user)}-{allauth_settings.PASSWORD_RESET_TOKEN_GENERATOR().make_token(user)}"
+    path = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"})
+    return path.replace("UID-KEY", key)
+
+
 # --- Connections -----------------------------------------------------------------------------
 
 
@@ -174,13 +226,20 @@ def connection_connect_with_code(
 def ad_accounts_store(
     *, connection: PinterestConnection, ad_accounts: list[pinterest.AdAccount], enabled_ids: set[str] | None
 ) -> None:
+    """Store the ad accounts the connected Pinterest user sees; the others become unavailable.
+
+    A workspace that reconnects as another Pinterest user keeps the rows of
+    the ad accounts that user cannot see (steps and audiences refer to them)
+    but marks them unavailable and not enabled: a step using one is refused
+    at launch instead of failing on Pinterest with "Ad account not found".
+    """
     seen = set()
     for item in ad_accounts:
         seen.add(item.id)
         row, created = AdAccount.objects.update_or_create(
             connection=connection,
             pinterest_id=item.id,
-            defaults={"name": item.name, "country": item.country, "currency": item.currency},
+            defaults={"name": item.name, "country": item.country, "currency": item.currency, "available": True},
         )
         if enabled_ids is None:
             enabled = True
@@ -189,6 +248,11 @@ def ad_accounts_store(
         if row.enabled != enabled:
             row.enabled = enabled
             row.save(update_fields=["enabled"])
+    gone = connection.ad_accounts.exclude(pinterest_id__in=seen).filter(available=True)
+    for row in gone:
+        logger.info("ad account %s is no longer visible to Pinterest user %s", row.pinterest_id,
+                    connection.pinterest_user_id)
+    gone.update(available=False, enabled=False)
     if enabled_ids is not None:
         unknown = enabled_ids - seen
         if unknown:
@@ -205,7 +269,7 @@ def _checked_ad_account_ids(ids: Iterable[str]) -> set[str]:
 def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
     # Compared with the connection's own ad accounts only: anything else (a form's garbage) enables nothing.
     wanted = set(enabled_ids)
-    for row in connection.ad_accounts.all():
+    for row in connection.ad_accounts.filter(available=True):
         enabled = row.pinterest_id in wanted
         if row.enabled != enabled:
             row.enabled = enabled

@@ -38,7 +38,6 @@ def _render(request, template: str, context: dict, *, status: int = 200):
 def partner(request, slug: str):
     workspace = _workspace(request, slug)
     connection = _connection(workspace)
-    ad_accounts = list(connection.ad_accounts.all()) if connection else []
     return _render(
         request,
         "integrations/partner.html",
@@ -46,10 +45,19 @@ def partner(request, slug: str):
             "title": f"Pinterest for {workspace}",
             "workspace": workspace,
             "connection": connection,
-            "ad_accounts": ad_accounts,
+            **_ad_account_lists(connection),
             "Status": PinterestConnection.Status,
         },
     )
+
+
+def _ad_account_lists(connection: PinterestConnection | None) -> dict:
+    """The ad accounts the connected Pinterest user sees, and those kept from an earlier user."""
+    rows = list(connection.ad_accounts.all()) if connection else []
+    return {
+        "ad_accounts": [row for row in rows if row.available],
+        "unavailable_ad_accounts": [row for row in rows if not row.available],
+    }
 
 
 @login_required
@@ -85,7 +93,7 @@ def callback(request):
         )
         return redirect("integrations:partner", workspace.slug)
     try:
-        services.connection_connect_with_code(
+        connection = services.connection_connect_with_code(
             workspace=workspace,
             code=request.GET["code"],
             redirect_uri=oauth.redirect_uri(request),
@@ -94,7 +102,16 @@ def callback(request):
     except pinterest.PinterestError as exc:
         messages.error(request, f"Pinterest refused the connection: {exc.message}. Nothing was changed; try again.")
         return redirect("integrations:partner", workspace.slug)
-    messages.success(request, "Pinterest is connected. Now choose the ad accounts this workspace may use.")
+    who = connection.pinterest_username or connection.pinterest_user_id
+    messages.success(request, f"Pinterest is connected as {who}. Now choose the ad accounts this workspace may use.")
+    gone = connection.ad_accounts.filter(available=False).count()
+    if gone:
+        messages.warning(
+            request,
+            f"{gone} ad account{'s' if gone != 1 else ''} used before {'are' if gone != 1 else 'is'} not visible to {who}, "
+            "so canvases cannot sync to them: their steps are refused at launch. Reconnect as a Pinterest user "
+            "who can see them, or choose another ad account in those steps.",
+        )
     return redirect("integrations:ad_accounts", workspace.slug)
 
 
@@ -118,7 +135,7 @@ def ad_accounts(request, slug: str):
             "title": "Choose the ad accounts this workspace may use",
             "workspace": workspace,
             "connection": connection,
-            "ad_accounts": list(connection.ad_accounts.all()),
+            **_ad_account_lists(connection),
         },
     )
 

@@ -23,8 +23,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audiences import services
-from audiences.admin.connection import connection_problem
+from audiences.admin.connection import connection_problem, page_problems
 from audiences.admin.step_pages import StepPages
+from audiences.admin.uploads import UploadPages
 from audiences.models import Canvas, Step
 from integrations.admin import WorkspaceScopedAdmin, user_workspaces, workspace_ids
 
@@ -38,10 +39,17 @@ class StepInlineForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "kind" in self.fields:
             # A step keeps its kind; delete it and add another instead.
             self.fields["kind"].disabled = True
+        if "delay_seconds" not in self.fields:  # a live canvas's read-only steps
+            return
         self.fields["delay_seconds"].help_text = "Delay steps only."
+        self.fields["delay_seconds"].label = "Delay (seconds)"
+        if self.instance.pk and self.instance.kind == Step.Kind.AUDIENCE_SYNC:
+            # A sync step has no delay: an empty cell, not a "0" to wonder about.
+            self.fields["delay_seconds"].widget = forms.NumberInput(attrs={"hidden": "hidden"})
+            self.fields["delay_seconds"].help_text = ""
 
     def clean(self):
         data = super().clean()
@@ -67,6 +75,12 @@ class StepInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser or bool(workspace_ids(request))
+
+    def get_fields(self, request, obj=None):
+        if not self._editable(request, obj):
+            # Read-only: a delay shows in Configuration ("Wait 30 s"); a sync step has none to show.
+            return [f for f in self.fields if f != "delay_seconds"]
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return self._editable(request, obj)
@@ -106,7 +120,7 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Canvas)
-class CanvasAdmin(StepPages, WorkspaceScopedAdmin):
+class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
     member_can_add = True
     member_can_change = True
     member_can_delete = True
@@ -235,6 +249,7 @@ class CanvasAdmin(StepPages, WorkspaceScopedAdmin):
         return [
             path("<int:canvas_id>/launch/", wrap(self.launch_view), name="audiences_canvas_launch"),
             path("<int:canvas_id>/stop/", wrap(self.stop_view), name="audiences_canvas_stop"),
+            path("<int:canvas_id>/upload/", wrap(self.canvas_upload_view), name="audiences_canvas_upload"),
             path("step/<int:step_id>/", wrap(self.step_edit_view), name="audiences_step_edit"),
             path("step/<int:step_id>/pinterest-audiences/", wrap(self.audience_search_view),
                  name="audiences_step_audience_search"),
@@ -269,13 +284,17 @@ class CanvasAdmin(StepPages, WorkspaceScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         canvas = self.get_object(request, object_id)
-        problem = connection_problem(canvas.workspace)
+        if canvas is None:  # another workspace's canvas, or a deleted one: the admin's own answer
+            return super().change_view(request, object_id, form_url, extra_context)
+        steps = canvas.steps.select_related("ad_account__connection__workspace")
         extra = {
             **(extra_context or {}),
             "canvas": canvas,
-            "connection_problems": [problem] if problem else [],
+            "connection_problems": page_problems(canvas.workspace, steps),
             "launch_url": reverse("admin:audiences_canvas_launch", args=[canvas.pk]),
             "stop_url": reverse("admin:audiences_canvas_stop", args=[canvas.pk]),
+            "upload_url": reverse("admin:audiences_canvas_upload", args=[canvas.pk]),
+            "entries_url": request.build_absolute_uri(reverse("api:canvas-entries", args=[canvas.pk])),
         }
         return super().change_view(request, object_id, form_url, extra)
 

@@ -14,10 +14,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from audiences import metrics, services
+from audiences.admin import figures
 from audiences.admin.chart import hourly_chart
-from audiences.admin.connection import connection_problem
+from audiences.admin.connection import page_problems
 from audiences.forms import ActalikeForm, AudienceSyncStepForm
-from audiences.models import Audience, Canvas, SendLog, Step, SyncRecord
+from audiences.models import Audience, Canvas, Step, SyncRecord
 from integrations.admin import scoped_choices
 from integrations.models import AdAccount
 
@@ -38,6 +39,40 @@ NUMBERS = [
     ("errored", "Users Errored"),
     ("exited", "Exited Canvas"),
 ]
+
+# The page's own words where metrics.EXPLANATIONS is not true for every cause
+# or does not say how the numbers relate (Exited counts users still pending).
+HELP = {
+    **metrics.EXPLANATIONS,
+    "errored": "Users Pinterest refused for good (for example, an ad account it no longer finds), or who could not be "
+               "sent within 13 hours of retries. The list below gives each one's cause; they can be retried.",
+    "exited": "Users who finished the canvas at this step. A user leaves the canvas on reaching its last step, even "
+              "while still pending for Pinterest: sending goes on.",
+    "proceeded": "Users who went on to the next step; sending them to Pinterest goes on meanwhile.",
+}
+
+
+def _refuse_name_taken_on_pinterest(ad_account: AdAccount, name: str) -> None:
+    """Refuse a new audience whose name the ad account already has on Pinterest (not only in this service).
+
+    Pinterest itself accepts two audiences with one name; a marketer then cannot
+    tell them apart in Ads Manager, so the editor asks to pick the existing one.
+    Read before any transaction opens (the step editor's save opens none).
+    """
+    if not name:
+        return
+    bookmark = None
+    for _ in range(4):  # the search reads up to 4 x 250 audiences per call: enough for any real ad account
+        page = services.pinterest_audiences_search(ad_account=ad_account, search=name, bookmark=bookmark)
+        for item in page.items:
+            if item.name.strip().lower() == name.lower():
+                raise services.ServiceError(
+                    f"Pinterest already has an audience named “{item.name}” in this ad account (id {item.id}). "
+                    "Pick it from the search results to sync into it, or choose another name."
+                )
+        bookmark = page.next_bookmark
+        if not bookmark:
+            return
 
 
 class StepPages:
@@ -72,7 +107,7 @@ class StepPages:
             locked=locked,
             search_url=reverse("admin:audiences_step_audience_search", args=[step.pk]),
             analytics_url=reverse("admin:audiences_step_analytics", args=[step.pk]),
-            connection_problems=[p for p in [connection_problem(canvas.workspace)] if p],
+            connection_problems=page_problems(canvas.workspace, [step]),
         ))
 
     def _step_save(self, request, step: Step, form: AudienceSyncStepForm, locked: bool) -> None:
@@ -93,6 +128,7 @@ class StepPages:
         if "_create_audience" in request.POST:
             if ad_account is None:
                 raise services.ServiceError("Choose an ad account before creating its audience.")
+            _refuse_name_taken_on_pinterest(ad_account, typed)
             step = services.step_update(step=step, audience=services.AudienceChoice(new_name=typed), **changes)
             audience = step.audience
             messages.success(
@@ -159,26 +195,31 @@ class StepPages:
         canvas = step.canvas
         numbers = metrics.step_metrics(step).as_dict()
         audience = step.audience
+        members = metrics.audience_member_count(audience.pk) if audience else 0
         return TemplateResponse(request, "audiences/step_analytics.html", self._context(
             request,
             title=f"Analytics: {step}",
             canvas=canvas,
             step=step,
             numbers=[
-                {"key": key, "label": label, "value": numbers[key], "help": metrics.EXPLANATIONS[key]}
+                {"key": key, "label": label, "value": numbers[key], "help": HELP[key]}
                 for key, label in NUMBERS
             ],
             chart=hourly_chart(metrics.step_hourly_series(step, hours=48)),
             audience=audience,
-            members=metrics.audience_member_count(audience.pk) if audience else None,
-            send_logs=list(SendLog.objects.filter(audience=audience)[:20]) if audience else [],
+            members=members,
+            sent=figures.sent_per_type(step) if step.kind == Step.Kind.AUDIENCE_SYNC else None,
+            lists=figures.audience_lists(audience) if audience else [],
+            pinterest_status=figures.pinterest_status_words(audience.pinterest_status) if audience else "",
+            size_sentence=figures.size_sentence(audience, members) if audience else "",
+            send_logs=figures.send_log_rows(audience) if audience else [],
             errored=list(
                 SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).order_by("-errored_at", "-id")[:50]
             ),
             errored_total=numbers["errored"],
             actalike_form=ActalikeForm() if audience and audience.status == Audience.Status.READY else None,
             edit_url=reverse("admin:audiences_step_edit", args=[step.pk]) if step.kind == Step.Kind.AUDIENCE_SYNC else "",
-            connection_problems=[p for p in [connection_problem(canvas.workspace)] if p],
+            connection_problems=page_problems(canvas.workspace, [step]),
         ))
 
     def step_retry_view(self, request, step_id: int):

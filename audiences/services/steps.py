@@ -171,6 +171,11 @@ def step_launch_problems(step: Step, *, label: str) -> list[str]:
     problems = []
     if step.ad_account_id is None:
         problems.append(f"{label} has no ad account.")
+    elif not step.ad_account.available:
+        problems.append(
+            f"{label} uses ad account {step.ad_account}, which the connected Pinterest user cannot see. "
+            "Reconnect Pinterest as a user who can, or choose another ad account and audience in the step."
+        )
     elif not step.ad_account.enabled:
         problems.append(f"{label} uses ad account {step.ad_account}, which is not enabled.")
     if step.audience_id is None:

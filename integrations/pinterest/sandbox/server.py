@@ -45,6 +45,7 @@ main {{ max-width: 420px; margin: 64px auto; background: #fff; border-radius: 16
 h1 {{ font-size: 22px; margin: 0 0 8px; }} .logo {{ color: #e60023; font-weight: 700; font-size: 28px; }}
 ul {{ padding-left: 20px; color: #333; }} label {{ display: block; margin: 16px 0 4px; color: #555; }}
 input[type=text] {{ width: 100%; padding: 8px; border: 1px solid #ccc; border-radius: 8px; box-sizing: border-box; }}
+.who {{ background: #f1f1f1; border-radius: 8px; padding: 10px 12px; }}
 .buttons {{ display: flex; gap: 12px; margin-top: 24px; }}
 button {{ flex: 1; padding: 12px; border-radius: 24px; border: 0; font-size: 15px; cursor: pointer; }}
 #allow {{ background: #e60023; color: #fff; }} #deny {{ background: #efefef; }}
@@ -56,14 +57,35 @@ button {{ flex: 1; padding: 12px; border-radius: 24px; border: 0; font-size: 15p
 <ul>{scopes}</ul>
 <form method="post" action="/oauth/">
 {hidden}
-<label for="username">Sandbox user</label>
-<input type="text" id="username" name="username" value="sandbox-user">
+<p class="who" id="granting-user">You are giving access as the Pinterest user <strong id="granting-username">sandbox-user</strong>.
+The app will see this user's ad accounts, and only theirs.</p>
+<label for="username">Pinterest user (sandbox: type another name to be another user{known})</label>
+<input type="text" id="username" name="username" value="sandbox-user" autocomplete="off">
+<script>
+document.getElementById("username").addEventListener("input", function (event) {{
+  document.getElementById("granting-username").textContent = event.target.value.trim() || "sandbox-user";
+}});
+</script>
 <div class="buttons">
 <button type="submit" id="deny" name="decision" value="deny">Cancel</button>
 <button type="submit" id="allow" name="decision" value="allow">Give access</button>
 </div>
 </form>
 </main></body></html>
+"""
+
+HOME_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Pinterest sandbox</title></head>
+<body style="font-family: -apple-system, Helvetica, Arial, sans-serif; max-width: 640px; margin: 48px auto; line-height: 1.5">
+<h1>Local Pinterest sandbox</h1>
+<p>This is a stand-in for Pinterest that the service talks to when it runs locally. Nothing here reaches Pinterest.</p>
+<ul>
+<li>The API answers under <code>{api}/</code> like Pinterest's v5 API.</li>
+<li>Connecting a workspace opens the consent page at <code>/oauth/</code> (start from the workspace's Pinterest page in the admin).</li>
+<li>Test controls live under <code>/_sandbox/</code>; <a href="/_sandbox/health">/_sandbox/health</a> says whether it is up.</li>
+</ul>
+<p>Pinterest users so far: {users}.</p>
+</body></html>
 """
 
 SCOPE_TEXT = {
@@ -118,6 +140,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/_sandbox/"):
                 return self._control(method, path, raw)
+            if path in ("/", "/favicon.ico") and method == "GET":
+                return self._home(path)
             if path in ("/oauth", "/oauth/"):
                 return self._consent(method, query, raw)
             if path == f"{API}/oauth/token" and method == "POST":
@@ -270,7 +294,9 @@ class Handler(BaseHTTPRequestHandler):
                 for k in ("client_id", "redirect_uri", "response_type", "scope", "state")
             )
             items = "".join(f"<li>{html.escape(SCOPE_TEXT.get(s, s))}</li>" for s in scopes)
-            page = CONSENT_PAGE.format(scopes=items, hidden=hidden)
+            names = sorted({u.username for u in list(self.state.users.values())})[:10]
+            known = f"; existing: {html.escape(', '.join(names))}" if names else ""
+            page = CONSENT_PAGE.format(scopes=items, hidden=hidden, known=known)
             return self._send(200, page.encode(), content_type="text/html; charset=utf-8")
         if params.get("decision") == "allow":
             code = self.state.grant_code(
@@ -285,6 +311,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Location", redirect_uri + separator + urlencode(answer))
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _home(self, path: str) -> None:
+        # The README points people here: say what this is instead of a JSON 404.
+        if path == "/favicon.ico":
+            return self._send(204, b"", content_type="image/x-icon")
+        page = HOME_PAGE.format(api=API, users=len(self.state.users))
+        return self._send(200, page.encode(), content_type="text/html; charset=utf-8")
 
     # --- control -----------------------------------------------------------------------------
 

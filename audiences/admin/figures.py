@@ -1,0 +1,114 @@
+"""The figures of the step analytics page that go beyond the seven numbers.
+
+What was sent per identifier type, the Pinterest list(s) and audience with
+their status and size, a plain sentence where Pinterest's size differs from
+what was sent, and the send log as a marketer reads it (a held batch is one
+event, not one row per chunk that never left). Every query here is bounded:
+a page view never scans a step's millions of records.
+"""
+
+from __future__ import annotations
+
+from audiences.models import EMAIL, IDFA, MAID, Audience, SendLog, Step, SyncRecord
+
+# Per-type counts read at most this many of the step's synced records (through
+# the (step, state) index); past it the page says the figures are a sample.
+PER_TYPE_CAP = 200_000
+
+TYPE_WORDS = {EMAIL: "Emails", IDFA: "iOS IDFAs", MAID: "Android advertising ids"}
+OPERATION_WORDS = {"ADD": "Add users", "REMOVE": "Remove users", "CREATE_LIST": "Create the customer list",
+                   "CREATE_AUDIENCE": "Create the audience"}
+PINTEREST_STATUS_WORDS = {
+    "READY": "ready", "TOO_SMALL": "too small to target yet (fewer than about 100 matched users)",
+    "PROCESSING": "processing the latest users", "UPLOADING": "uploading", "MATCHING": "matching users",
+    "EXPIRED": "expired", "DELETED": "deleted on Pinterest",
+}
+
+
+def pinterest_status_words(status: str) -> str:
+    return PINTEREST_STATUS_WORDS.get(status, status.replace("_", " ").lower()) if status else ""
+
+
+def sent_per_type(step: Step) -> dict:
+    """How many synced users of the step carried each identifier type (bounded by PER_TYPE_CAP)."""
+    synced = SyncRecord.objects.filter(step=step, state=SyncRecord.State.SYNCED)
+    # COUNT over a LIMITed subquery: each stops after PER_TYPE_CAP rows of the (step, state) index range.
+    counts = {
+        "users": synced[:PER_TYPE_CAP].count(),
+        "email": synced.exclude(email_hash="")[:PER_TYPE_CAP].count(),
+        "idfa": synced.exclude(idfa_hash="")[:PER_TYPE_CAP].count(),
+        "maid": synced.exclude(maid_hash="")[:PER_TYPE_CAP].count(),
+    }
+    rows = [
+        {"type": EMAIL, "label": TYPE_WORDS[EMAIL], "count": counts["email"], "matched": step.match_email},
+        {"type": IDFA, "label": TYPE_WORDS[IDFA], "count": counts["idfa"], "matched": step.match_idfa},
+        {"type": MAID, "label": TYPE_WORDS[MAID], "count": counts["maid"], "matched": step.match_android_aid},
+    ]
+    return {
+        "rows": [row for row in rows if row["matched"] or row["count"]],
+        "identifiers": counts["email"] + counts["idfa"] + counts["maid"],
+        "capped": counts["users"] >= PER_TYPE_CAP,
+        "cap": PER_TYPE_CAP,
+    }
+
+
+def audience_lists(audience: Audience) -> list[dict]:
+    return [
+        {
+            "id": item.pinterest_customer_list_id or "not created yet",
+            "status": pinterest_status_words(item.pinterest_status) or "not created yet",
+            "holds": "emails, iOS IDFAs and Android advertising ids",
+        }
+        for item in audience.lists.order_by("pk")
+    ]
+
+
+def size_sentence(audience: Audience, members: int) -> str:
+    """A plain sentence when Pinterest's size differs from what was sent (empty when they agree)."""
+    size = audience.pinterest_size
+    if size is None:
+        if members:
+            return (f"{members:,} users were sent from here. Pinterest shows the audience's size once about 100 "
+                    "of them match Pinterest accounts; matching takes 24–48 hours.")
+        return ""
+    if size == members:
+        return ""
+    if size < members:
+        return (f"Pinterest counts {size:,} users in this audience; {members:,} were sent from here. "
+                "Not every email or device id belongs to a Pinterest account, and matching the latest users "
+                "takes 24–48 hours, so Pinterest's number is smaller.")
+    return (f"Pinterest counts {size:,} users in this audience; {members:,} were sent from here. "
+            "The audience also holds users added outside this step (another step, another tool, or before "
+            "this step used it).")
+
+
+def send_log_rows(audience: Audience, *, limit: int = 20) -> list[dict]:
+    """Recent requests that reached Pinterest, and held batches as one event each."""
+    rows: list[dict] = []
+    held: dict | None = None
+    for log in SendLog.objects.filter(audience=audience)[: limit * 5]:
+        reached = log.http_status is not None
+        if not reached and log.outcome != SendLog.Outcome.STARTED:
+            # Chunks held back without calling Pinterest (for example while the token was invalid).
+            if held is not None and held["outcome"] == log.get_outcome_display() and held["error"] == log.error:
+                held["size"] += log.size
+                held["started_at"] = log.started_at
+                continue
+            held = {"started_at": log.started_at, "operation": _operation(log), "list": "", "size": log.size,
+                    "outcome": log.get_outcome_display(), "outcome_key": log.outcome, "http": "",
+                    "duration": "", "error": log.error, "note": "held, not sent"}
+            rows.append(held)
+        else:
+            held = None
+            rows.append({"started_at": log.started_at, "operation": _operation(log),
+                         "list": log.pinterest_customer_list_id, "size": log.size,
+                         "outcome": log.get_outcome_display(), "outcome_key": log.outcome,
+                         "http": log.http_status or "", "duration": log.duration_ms if log.duration_ms is not None else "",
+                         "error": log.error, "note": ""})
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _operation(log: SendLog) -> str:
+    return OPERATION_WORDS.get(log.operation, log.operation.replace("_", " ").capitalize())
