@@ -74,3 +74,21 @@ def test_the_consent_page_names_the_user_about_to_give_access(sandbox):
     assert 'id="granting-username"' in page
     root = requests.get(sandbox.url.rsplit("/v5", 1)[0] + "/", timeout=5)
     assert root.status_code == 200 and "Local Pinterest sandbox" in root.text
+
+
+def test_users_of_an_unavailable_ad_account_wait_instead_of_erroring(acme, sandbox, add_canvas):
+    from audiences.metrics import step_metrics
+    from audiences.models import SyncRecord
+    from audiences.sending.pump import send_due_now
+    from tests.conftest import make_users
+
+    services.users_enter(canvas=add_canvas, users=make_users(30))
+    connect_as(acme, sandbox, "other-ads")  # the step's ad account is not this user's
+    requests_before = len(sandbox.state.requests_log())
+
+    send_due_now()
+
+    numbers = step_metrics(add_canvas.steps.get())
+    assert (numbers.pending, numbers.errored, numbers.synced) == (30, 0, 0)
+    assert all("not visible to the connected Pinterest user" in r.last_error for r in SyncRecord.objects.all())
+    assert len(sandbox.state.requests_log()) == requests_before  # nothing was sent for it

@@ -145,6 +145,11 @@ def send(audience: Audience, action: str, hashes: list[str]) -> None:
     lists with records only). A remove before any list exists has nothing
     to remove.
     """
+    if not audience.ad_account.available:
+        raise Held(
+            f"Ad account {audience.ad_account} is not visible to the connected Pinterest user. Reconnect as a user "
+            "who can use it, or choose another ad account for the step; its users wait meanwhile."
+        )
     customer_list = audience_list(audience)
     if customer_list is None:
         if action == "remove":

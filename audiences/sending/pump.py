@@ -185,18 +185,19 @@ class Pump:
         touched = {(audience_id, action): at for audience_id, action, at in records.lists_touched_since(since)}
         keys = set(touched)
         look_up = {audience_id for audience_id, action in keys if since is None or (audience_id, action) not in self.lists}
-        connections = {
-            audience.pk: audience.ad_account.connection
+        ad_accounts = {
+            audience.pk: audience.ad_account
             for audience in Audience.objects.filter(pk__in=look_up).select_related("ad_account__connection")
         }
         for key in keys:
-            connection = connections.get(key[0])
-            if connection is not None:
-                token = to_pinterest.budget_of(connection)
+            ad_account = ad_accounts.get(key[0])
+            if ad_account is not None:
+                token = to_pinterest.budget_of(ad_account.connection)
                 if slot_of(token) != self.slot:
                     continue  # another pump's list
                 state = self.lists.setdefault(key, ListState(key, token))
-                state.token, state.usable = token, connection.is_usable
+                # Users of an invalid connection or of an ad account it can no longer see wait.
+                state.token, state.usable = token, ad_account.connection.is_usable and ad_account.available
             if key in self.lists:
                 self.lists[key].stale = True
                 self.lists[key].touched_at = touched[key]
