@@ -119,9 +119,10 @@ class Command(BaseCommand):
 
         self.stdout.write(
             f"Entered {totals['entered']:,} users into canvas {target.pk} (“{target}”): "
-            f"{totals['pending']:,} pending, {totals['not_synced']:,} not synced (no match field), "
-            f"{totals['already_in_audience']:,} already in the audience, "
-            f"{totals['waiting_in_delay']:,} waiting in a delay, {totals['exited']:,} exited."
+            f"{totals['pending']:,} pending (on their way to Pinterest), {totals['not_synced']:,} not synced (no match field), "
+            f"{totals['already_in_audience']:,} already in the audience; "
+            f"{totals['waiting_in_delay']:,} now wait in a delay step and {totals['exited']:,} reached the canvas's "
+            "last step."
         )
         if folded:
             self.stdout.write(
