@@ -16,13 +16,33 @@ from audiences.api.schema import error
 from audiences.api.serializers import (
     ENTRY_USER_SCHEMA,
     EntryUserField,
+    StrictCharField,
     StrictInputSerializer,
+    StrictIntegerField,
 )
 from audiences.models import AuditEvent, PrivacyRequest
 from audiences.services.preview import SAMPLE_MAX
 from audiences.services.suppression import MAX_ENTRIES
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false, and only that (DRF's BooleanField also takes 1, "yes" and "on")."""
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid", input=data)
+        return data
+
+
 # --- Serializers ------------------------------------------------------------------------------------
+
+
+# What an action recorded beside it (counts, ids, names: never an identifier); named, so clients get a type.
+AUDIT_DETAILS_SCHEMA = {"type": "object", "additionalProperties": True, "x-component": "AuditDetails"}
+
+
+@extend_schema_field(AUDIT_DETAILS_SCHEMA)
+class AuditDetailsField(serializers.DictField):
+    pass
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -35,7 +55,7 @@ class AuditEventSerializer(serializers.Serializer):
     actor = serializers.CharField(allow_blank=True, help_text="The user, the API key's prefix, or the command.")
     ip = serializers.IPAddressField(allow_null=True)
     target = serializers.CharField(allow_blank=True)
-    details = serializers.DictField()
+    details = AuditDetailsField()
 
 
 SUPPRESSION_ENTRY_SCHEMA = copy.deepcopy(ENTRY_USER_SCHEMA)
@@ -81,21 +101,35 @@ class SuppressionCountSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Identifiers on the workspace's suppression list.")
 
 
+class RemovedCountsSerializer(serializers.Serializer):
+    pending_dropped = serializers.IntegerField(help_text="Waiting sends of the user that were dropped.")
+    audiences = serializers.IntegerField(help_text="Audiences the user was removed from at Pinterest.")
+    identifiers_removed = serializers.IntegerField(help_text="Identifier hashes removed at Pinterest.")
+    sync_records_deleted = serializers.IntegerField(required=False, help_text="Erasures, once done.")
+    delay_records_deleted = serializers.IntegerField(required=False, help_text="Erasures, once done.")
+    ledger_entries_deleted = serializers.IntegerField(required=False, help_text="Erasures, once done.")
+
+
 class PrivacyRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(help_text="erase, or suppress (a removal after suppression).")
     status = serializers.CharField(help_text="pending until Pinterest accepted every removal, then done.")
     attempts = serializers.IntegerField()
     last_error = serializers.CharField(allow_blank=True, help_text="Why the last attempt did not finish (retried with backoff).")
-    removed = serializers.DictField(help_text="What was removed and deleted, as counts.")
+    removed = serializers.SerializerMethodField(help_text="What was removed and deleted, as counts.")
     requested_at = serializers.DateTimeField()
     done_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(RemovedCountsSerializer)
+    def get_removed(self, obj: PrivacyRequest) -> dict:
+        return RemovedCountsSerializer({"pending_dropped": 0, "audiences": 0, "identifiers_removed": 0,
+                                        **obj.removed}).data
 
 
 class PreviewInputSerializer(StrictInputSerializer):
     users = serializers.ListField(child=EntryUserField(), min_length=1, max_length=SAMPLE_MAX,
                                   help_text="A sample of users, as an entry call takes them.")
-    volume = serializers.IntegerField(required=False, min_value=1, max_value=10**9,
+    volume = StrictIntegerField(required=False, min_value=1, max_value=10**9,
                                       help_text="How many users to estimate requests and time for (default: "
                                       "the sample's size).")
 
@@ -131,12 +165,12 @@ class AlertSettingsSerializer(serializers.Serializer):
 
 
 class AlertSettingsInputSerializer(StrictInputSerializer):
-    enabled = serializers.BooleanField(required=False)
-    to_admins = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
+    to_admins = StrictBooleanField(required=False)
     emails = serializers.ListField(child=serializers.EmailField(), max_length=50, required=False)
-    webhook_url = serializers.CharField(allow_blank=True, max_length=200, required=False,
+    webhook_url = StrictCharField(allow_blank=True, max_length=200, required=False,
                                         help_text="An http(s) URL signed alerts are POSTed to; empty for none.")
-    errored_threshold = serializers.IntegerField(min_value=1, max_value=10**9, required=False)
+    errored_threshold = StrictIntegerField(min_value=1, max_value=10**9, required=False)
 
 
 # --- Views ------------------------------------------------------------------------------------------
