@@ -149,3 +149,18 @@ def test_the_admin_and_the_command_erase(sandbox, client, alice, acme, two_audie
     assert "done" in out.getvalue()
     assert nothing_about("user-2")
     assert SendLog.objects.filter(operation="REMOVE", outcome="ok").exists()
+
+
+def test_an_erasure_whose_worker_died_is_taken_up_again(sandbox, acme, two_audiences):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    first, _, _ = two_audiences
+    erasure = services.erasure_request(workspace=acme, external_id="user-0")
+    claimed_until = timezone.now() + timedelta(seconds=120)
+    PrivacyRequest.objects.filter(pk=erasure.pk).update(next_attempt_at=claimed_until)  # a worker took it, then died
+    assert services.privacy_requests_process() == 0  # its claim still holds
+    assert services.privacy_requests_process(now=claimed_until + timedelta(seconds=1)) == 1
+    assert sha256("user0@example.com") not in list_records(sandbox, first)
+    assert nothing_about("user-0")
