@@ -9,9 +9,11 @@ class AudiencesConfig(AppConfig):
     def ready(self) -> None:
         from audiences.sending.signals import customer_list_created
         from audiences.services.audiences import customer_list_created as store_customer_list
-        from integrations.signals import connection_valid
+        from audiences.services.audit import on_integration_event
+        from integrations.signals import audited, connection_valid
 
         connection_valid.connect(_resume_held_users, dispatch_uid="audiences-resume-held-users")
+        audited.connect(on_integration_event, dispatch_uid="audiences-audit-integrations")
         customer_list_created.connect(store_customer_list, dispatch_uid="audiences-store-customer-list")
         post_migrate.connect(_install_schedules, sender=self, dispatch_uid="audiences-install-schedules")
 

@@ -19,7 +19,8 @@ EXPLANATIONS = {
     "entered": "Users who reached this step.",
     "proceeded": "Users who went on to the next step.",
     "synced": "Users Pinterest accepted into (or out of) the audience.",
-    "not_synced": "Users with none of the step's match fields; they are never sent.",
+    "not_synced": "Users with none of the step's match fields, or on the workspace's suppression list; they are "
+                  "never sent.",
     "pending": "Users waiting for the next batch or for a retry.",
     "errored": "Users who could not be sent within 13 hours; they can be retried.",
     "exited": "Users who left the canvas after this step.",
@@ -35,6 +36,8 @@ class StepMetrics:
     pending: int
     errored: int
     exited: int
+    # Of the users not synced, those skipped because they are suppressed (or erased while waiting).
+    suppressed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -50,7 +53,9 @@ def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
         exited = counts.get(DelayRecord.State.EXITED, 0)
         return StepMetrics(waiting + proceeded + exited, proceeded, 0, 0, 0, 0, exited)
     synced = counts.get(SyncRecord.State.SYNCED, 0)
-    not_synced = counts.get(SyncRecord.State.NOT_SYNCED, 0)
+    suppressed = counts.get(SyncRecord.State.SUPPRESSED, 0)
+    # Suppressed users are not synced for a reason of their own: inside Not Synced, so the sum holds.
+    not_synced = counts.get(SyncRecord.State.NOT_SYNCED, 0) + suppressed
     pending = counts.get(SyncRecord.State.PENDING, 0)
     errored = counts.get(SyncRecord.State.ERRORED, 0)
     entered = synced + not_synced + pending + errored
@@ -63,6 +68,7 @@ def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
         pending=pending,
         errored=errored,
         exited=entered if is_last else 0,
+        suppressed=suppressed,
     )
 
 

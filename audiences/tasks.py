@@ -17,6 +17,9 @@ SCHEDULES = {
     "delay steps": ("audiences.tasks.delays_advance", 1),
     "token refresh": ("audiences.tasks.tokens_refresh", 60),
     "idempotency keys purge": ("audiences.tasks.idempotency_purge", 24 * 60),
+    "privacy requests": ("audiences.tasks.privacy_requests", 1),
+    "retention": ("audiences.tasks.retention", 10),
+    "alerts": ("audiences.tasks.alerts_check", 1),
 }
 
 
@@ -48,6 +51,18 @@ def delays_advance() -> int:
 
 def idempotency_purge() -> int:
     return services.idempotent_requests_purge()
+
+
+def privacy_requests() -> int:
+    return services.privacy_requests_process()
+
+
+def alerts_check() -> int:
+    return sum(services.alerts_check())
+
+
+def retention() -> int:
+    return sum(services.retention_purge().values())
 
 
 def tokens_refresh() -> int:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import ApiKey, Workspace
+from integrations.signals import audited
 
 KEY_TAG = "pas"
 PREFIX_LENGTH = 8
@@ -56,6 +57,7 @@ def api_key_create(*, workspace: Workspace, name: str = "", created_by=None) -> 
             key_hash=_hash(plaintext),
             created_by=created_by,
         )
+        audited.send(sender=ApiKey, workspace=workspace, action="api_key.create", target=str(api_key))
     return api_key, plaintext
 
 
@@ -63,7 +65,8 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Stop accepting the key at once. Revoking twice keeps the first revocation time."""
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=api_key.revoked_at)
+        if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=api_key.revoked_at):
+            audited.send(sender=ApiKey, workspace=api_key.workspace_id, action="api_key.revoke", target=str(api_key))
     return api_key
 
 

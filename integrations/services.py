@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations import crypto
-from integrations.signals import connection_valid
+from integrations.signals import audited, connection_valid
 from integrations.crypto import TokenDecryptionError
 from integrations.models import AdAccount, Membership, PinterestConnection, Workspace, validate_workspace_slug
 from integrations.pinterest import client as pinterest
@@ -206,6 +206,10 @@ def connection_connect(
         wanted = set(enabled_ad_account_ids) if enabled_ad_account_ids is not None else None
         ad_accounts_store(connection=connection, ad_accounts=ad_accounts, enabled_ids=wanted)
     logger.info("workspace %s connected Pinterest user %s (%d ad accounts)", workspace.slug, account.id, len(ad_accounts))
+    audited.send(sender=PinterestConnection, workspace=workspace, action="connection.connect",
+                 target=f"Pinterest user {account.username or account.id}",
+                 details={"ad_accounts_enabled": sorted(connection.ad_accounts.filter(enabled=True)
+                                                        .values_list("pinterest_id", flat=True))})
     _on_connection_valid(connection)
     return connection
 
@@ -269,11 +273,18 @@ def _checked_ad_account_ids(ids: Iterable[str]) -> set[str]:
 def ad_accounts_enable(*, connection: PinterestConnection, enabled_ids: Iterable[str]) -> None:
     # Compared with the connection's own ad accounts only: anything else (a form's garbage) enables nothing.
     wanted = set(enabled_ids)
+    changed = {}
     for row in connection.ad_accounts.filter(available=True):
         enabled = row.pinterest_id in wanted
         if row.enabled != enabled:
             row.enabled = enabled
             row.save(update_fields=["enabled"])
+            changed[row.pinterest_id] = enabled
+    if changed:
+        audited.send(sender=AdAccount, workspace=connection.workspace, action="ad_accounts.choose",
+                     target=str(connection), details={
+                         "enabled": sorted(k for k, v in changed.items() if v),
+                         "disabled": sorted(k for k, v in changed.items() if not v)})
 
 
 def connection_disconnect(*, connection: PinterestConnection) -> None:
@@ -287,6 +298,8 @@ def connection_disconnect(*, connection: PinterestConnection) -> None:
         connection.last_error = "Disconnected by the workspace."
         connection.last_error_at = timezone.now()
         connection.save()
+        audited.send(sender=PinterestConnection, workspace=connection.workspace, action="connection.disconnect",
+                     target=f"Pinterest user {connection.pinterest_username or connection.pinterest_user_id}")
 
 
 def connections_rotate_token_key() -> tuple[int, list[PinterestConnection]]:

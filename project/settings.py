@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Who is behind a request, for the audit log (an API key, a signed-in user).
+    "audiences.middleware.AuditActorMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -220,6 +222,10 @@ SYNC_RATE_LIMIT_PER_SECOND = env_int("SYNC_RATE_LIMIT_PER_SECOND", 7)  # per Pin
 SYNC_WINDOW_SECONDS = env_float("SYNC_WINDOW_SECONDS", 5.0)  # batch window
 SYNC_RETRY_WINDOW_HOURS = env_float("SYNC_RETRY_WINDOW_HOURS", 13.0)  # then the user is errored
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)  # a claimed batch returns to pending after this
+# Retention (audiences.services.retention): finished sync records, send logs and privacy
+# requests are deleted after RETENTION_DAYS; audit events after AUDIT_RETENTION_DAYS.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 30)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
 # The sender: SYNC_PUMPS long-running pump tasks (each holds one django-q2
 # worker; lists are shared out among them by Pinterest user), each with up to
 # SYNC_PUMP_THREADS sender threads, keeping at most

@@ -97,7 +97,8 @@ def test_the_schema_describes_one_paging_style(acme_api):
             assert set(page["required"]) == {"results", "next_cursor"}, path
             assert page["properties"]["next_cursor"] == {
                 "type": "string", "nullable": True, "description": page["properties"]["next_cursor"]["description"]}
-    assert sorted(listed) == ["ad_account_audiences_list", "canvases_list", "steps_records_list"]
+    assert sorted(listed) == ["ad_account_audiences_list", "audit_events_list", "canvases_list",
+                              "steps_records_list"]
     text = str(schema)
     for old in ("next_bookmark", "'bookmark'", "'next'", "'previous'"):
         assert old not in text

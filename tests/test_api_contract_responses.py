@@ -191,6 +191,21 @@ SUCCESS = {
     "steps_records_list": lambda w: Call("get", f"/api/v1/steps/{w.active_step.pk}/records/",
                                          query={"page_size": 2}),
     "steps_retry_errored": lambda w: Call("post", f"/api/v1/steps/{w.active_step.pk}/retry-errored/"),
+    # Trust and privacy
+    "audit_events_list": lambda w: (w.active, Call("get", "/api/v1/audit-events/", query={"page_size": 1}))[-1],
+    "suppressions_count": lambda w: Call("get", "/api/v1/suppressions/"),
+    "suppressions_add": lambda w: (w.active, Call("post", "/api/v1/suppressions/", body={
+        "entries": [{"email": "user0@example.com"}, {"external_id": "user-1", "ios_idfa": None}]}))[-1],
+    "suppressions_remove": lambda w: Call("post", "/api/v1/suppressions/remove/",
+                                          body={"entries": [{"external_id": "user-1"}]}),
+    "users_erase": lambda w: (w.active, Call("delete", "/api/v1/users/user-0/"))[-1],
+    "privacy_requests_retrieve": lambda w: Call(
+        "get", f"/api/v1/privacy-requests/{(w.active, services.erasure_request(workspace=w.acme, external_id='user-1'))[-1].pk}/"),
+    "steps_preview": lambda w: Call("post", f"/api/v1/steps/{w.active_step.pk}/preview/",
+                                    body={**users_body(3), "volume": 100000}),
+    "alert_settings_retrieve": lambda w: Call("get", "/api/v1/alert-settings/"),
+    "alert_settings_update": lambda w: Call("patch", "/api/v1/alert-settings/", body={
+        "emails": ["ops@acme.test"], "webhook_url": "https://hooks.acme.test/alerts", "errored_threshold": 10}),
 }
 
 
@@ -231,6 +246,7 @@ SPECIFIC = {
     ("steps_destroy", 409): lambda w: Call("delete", f"/api/v1/steps/{w.active_step.pk}/"),
     ("steps_records_list", 409): lambda w: Call("get", f"/api/v1/steps/{w.delay_step.pk}/records/"),
     ("steps_retry_errored", 409): lambda w: Call("post", f"/api/v1/steps/{w.delay_step.pk}/retry-errored/"),
+    ("steps_preview", 409): lambda w: Call("post", f"/api/v1/steps/{w.delay_step.pk}/preview/", body=users_body(1)),
 }
 
 # Shapes one call per status would miss: (name, operation, status, scenario).

@@ -55,8 +55,9 @@ def api_operations_with_ids(client) -> list[tuple[str, str]]:
 
 
 def test_every_api_operation_with_an_id_answers_404_to_another_workspace(globex_api, acme_objects):  # noqa: F811
+    erasure = services.erasure_request(workspace=acme_objects["canvas"].workspace, external_id="user-4")
     ids = {"/api/v1/canvases/": acme_objects["draft"].pk, "/api/v1/steps/": acme_objects["delay"].pk,
-           "/api/v1/ad-accounts/": acme_objects["ad_account"].pinterest_id}
+           "/api/v1/ad-accounts/": acme_objects["ad_account"].pinterest_id, "/api/v1/privacy-requests/": erasure.pk}
     live = {"/api/v1/canvases/{id}/entries/": acme_objects["canvas"].pk,
             "/api/v1/canvases/{id}/stop/": acme_objects["canvas"].pk,
             "/api/v1/steps/{id}/records/": acme_objects["step"].pk,
@@ -85,6 +86,12 @@ def acme_world(acme, alice, ad_account, add_canvas, sandbox):
     services.users_enter(canvas=add_canvas, users=make_users(3))
     send_due_now()
     api_key_create(workspace=acme, name="acme key")
+    # Trust and privacy: the suppression list, an erasure, alert settings and an incident.
+    services.suppression_add(workspace=acme, entries=[{"external_id": "opt-out"}])
+    services.erasure_request(workspace=acme, external_id="user-0")
+    services.alert_settings_update(workspace=acme, emails=["ops@acme.test"])
+    from audiences.models import Incident
+    Incident.objects.create(workspace=acme, kind=Incident.Kind.STEP_ERRORED, key="step:0", summary="Errored users")
     return {"canvas": add_canvas, "step": add_canvas.steps.get()}
 
 

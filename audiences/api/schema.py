@@ -186,10 +186,13 @@ def named_schemas() -> list[tuple[str, dict, list[str]]]:
     """(component name, schema written inline in the serializers, names of its oneOf branches)."""
     from audiences.api.serializers import AUDIENCE_REF_SCHEMA
     from audiences.api.serializers_sync import ENTRY_USER_SCHEMA
+    from audiences.api.views_trust import AUDIT_DETAILS_SCHEMA, SUPPRESSION_ENTRY_SCHEMA
 
     return [
         ("AudienceChoice", AUDIENCE_REF_SCHEMA, ["ExistingAudience", "NewAudience", "WorkspaceAudience"]),
         ("EntryUser", ENTRY_USER_SCHEMA, []),
+        ("SuppressionEntry", SUPPRESSION_ENTRY_SCHEMA, []),
+        ("AuditDetails", AUDIT_DETAILS_SCHEMA, []),
     ]
 
 

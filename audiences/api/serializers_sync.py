@@ -129,6 +129,10 @@ class StepMetricsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     errored = serializers.IntegerField()
     exited = serializers.IntegerField()
+    suppressed = serializers.IntegerField(
+        help_text="Of the users not synced, those skipped because they are on the workspace's suppression list "
+        "(or were erased while waiting): already counted in `not_synced`, so Entered = Synced + Not synced + "
+        "Pending + Errored still holds.")
     hourly = HourSerializer(many=True)
 
 

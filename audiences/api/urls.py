@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from audiences.api import views, views_sync
+from audiences.api import views, views_sync, views_trust
 
 app_name = "api"
 
@@ -26,6 +26,14 @@ urlpatterns = [
     path("steps/<int:pk>/metrics/", views_sync.StepMetricsView.as_view(), name="step-metrics"),
     path("steps/<int:pk>/records/", views_sync.StepRecordsView.as_view(), name="step-records"),
     path("steps/<int:pk>/retry-errored/", views_sync.StepRetryErroredView.as_view(), name="step-retry-errored"),
+    # Trust and privacy
+    path("audit-events/", views_trust.AuditEventsView.as_view(), name="audit-events"),
+    path("suppressions/", views_trust.SuppressionsView.as_view(), name="suppressions"),
+    path("suppressions/remove/", views_trust.SuppressionsRemoveView.as_view(), name="suppressions-remove"),
+    path("users/<str:external_id>/", views_trust.UserEraseView.as_view(), name="user-erase"),
+    path("steps/<int:pk>/preview/", views_trust.StepPreviewView.as_view(), name="step-preview"),
+    path("alert-settings/", views_trust.AlertSettingsView.as_view(), name="alert-settings"),
+    path("privacy-requests/<int:pk>/", views_trust.PrivacyRequestView.as_view(), name="privacy-request"),
     # Last: every other path answers the API's JSON 404, never Django's HTML page.
     re_path(r"^[\s\S]*$", views.not_found, name="not-found"),
 ]

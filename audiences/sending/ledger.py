@@ -84,3 +84,39 @@ def record(audience_id: int, *, added: list[tuple[str, str, str]], removed: list
                 f"UPDATE {_table()} SET is_member = %s, updated_at = %s WHERE audience_id = %s AND {wanted}",
                 [False, at, audience_id, param],
             )
+
+
+def memberships(audience_ids: Iterable[int], external_id: str) -> dict[int, set[str]]:
+    """audience id -> every identifier hash the audience holds for the user (members only)."""
+    found: dict[int, set[str]] = {}
+    rows = AudienceMember.objects.filter(audience_id__in=list(audience_ids), external_id=external_id, is_member=True)
+    for audience_id, identifier_hash in rows.values_list("audience_id", "identifier_hash"):
+        found.setdefault(audience_id, set()).add(identifier_hash)
+    return found
+
+
+def members_by_hash(audience_ids: Iterable[int], hashes: Iterable[str]) -> set[str]:
+    """External ids of members holding any of these identifier hashes in these audiences."""
+    hashes = list(hashes)
+    if not hashes:
+        return set()
+    return set(
+        AudienceMember.objects.filter(audience_id__in=list(audience_ids), is_member=True, identifier_hash__in=hashes)
+        .values_list("external_id", flat=True)
+    )
+
+
+def erase_user(audience_ids: Iterable[int], external_id: str) -> int:
+    """Forget every entry of the user in these audiences (an erasure, once Pinterest removed them)."""
+    return AudienceMember.objects.filter(audience_id__in=list(audience_ids), external_id=external_id).delete()[0]
+
+
+def members_among(audience_ids: Iterable[int], external_ids: Iterable[str]) -> set[str]:
+    """Those of these users who are members of any of these audiences."""
+    external_ids = sorted(set(external_ids))
+    if not external_ids:
+        return set()
+    return set(
+        AudienceMember.objects.filter(audience_id__in=list(audience_ids), is_member=True, external_id__in=external_ids)
+        .values_list("external_id", flat=True)
+    )

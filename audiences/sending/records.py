@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from audiences import step_counts
@@ -27,8 +27,9 @@ from audiences.bulk_sql import db_datetime, in_values, table
 from audiences.models import LIST_TYPE_BITS, DueList, SyncRecord
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
 
-PENDING, SYNCED, NOT_SYNCED, ERRORED = (
+PENDING, SYNCED, NOT_SYNCED, ERRORED, SUPPRESSED = (
     SyncRecord.State.PENDING, SyncRecord.State.SYNCED, SyncRecord.State.NOT_SYNCED, SyncRecord.State.ERRORED,
+    SyncRecord.State.SUPPRESSED,
 )
 
 # Column order of the rows `insert` takes.
@@ -296,3 +297,51 @@ def resume_held(*, connection_id: int, now: datetime) -> int:
 
 def _bits(record: Claimed) -> int:
     return sum(LIST_TYPE_BITS[t] for t in record.hashes)
+
+
+# --- Privacy: suppression, erasure and retention (audiences.services.privacy, .retention) -----------
+
+
+def skip_pending_user(*, step_ids: list[int], external_id: str, adds_only: bool, now: datetime) -> tuple[int, int]:
+    """The user's pending records in these steps that no sender holds become suppressed: never sent.
+
+    Returns (skipped, still leased): a leased record may be in flight; the
+    caller tries again once its lease ends.
+    """
+    pending = SyncRecord.objects.filter(step_id__in=step_ids, external_id=external_id, state=PENDING)
+    if adds_only:
+        pending = pending.filter(action="add")
+    free = pending.filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+    with transaction.atomic():
+        moved = Counter(free.values_list("step_id", flat=True))
+        skipped = free.update(state=SUPPRESSED, last_error="Suppressed: not sent.", lease_owner="",
+                              lease_expires_at=None)
+        if skipped != sum(moved.values()):
+            transaction.set_rollback(True)
+            return 0, 1
+        changes = Counter()
+        for step_id, n in moved.items():
+            changes[(step_id, PENDING)] -= n
+            changes[(step_id, SUPPRESSED)] += n
+        step_counts.add(changes)
+        return skipped, pending.count()
+
+
+def erase_user(*, step_ids: list[int], external_id: str) -> int:
+    """Delete the user's records in these steps; the steps' counts keep them. Returns how many."""
+    return SyncRecord.objects.filter(step_id__in=step_ids, external_id=external_id).exclude(state=PENDING).delete()[0]
+
+
+def purge_finished(*, before: datetime, limit: int) -> int:
+    """Delete up to `limit` synced, not synced or suppressed records that entered before `before`.
+
+    The steps' counts (StepCount, StepHour) keep them, so every figure stays
+    exact; pending and errored records stay (they can still be sent or retried).
+    """
+    ids = list(
+        SyncRecord.objects.filter(state__in=(SYNCED, NOT_SYNCED, SUPPRESSED), entered_at__lt=before)
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    return SyncRecord.objects.filter(pk__in=ids).delete()[0]

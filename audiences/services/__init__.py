@@ -45,8 +45,20 @@ from audiences.services.entries import (
     users_enter,
     users_enter_once,
 )
+from audiences.services.alerts import alert_settings_of, alert_settings_update, alerts_check, alerts_deliver
+from audiences.services.audit import acting, audit_record
+from audiences.services.erasure import NothingToErase, erasure_request, privacy_request_run, privacy_requests_process
 from audiences.services.errors import EntryRejected, IdempotencyKeyReused, LaunchRefused, NotAllowed, ServiceError
+from audiences.services.preview import Preview, step_preview
+from audiences.services.retention import retention_purge
 from audiences.services.retries import records_error_expired, records_retry_errored
+from audiences.services.suppression import (
+    SuppressionResult,
+    suppression_add,
+    suppression_count,
+    suppression_entry_validate,
+    suppression_remove,
+)
 from audiences.services.steps import (
     MATCH_FIELDS,
     EntryResult,
@@ -69,4 +81,8 @@ __all__ = [
     "entry_fingerprint", "hash_users", "idempotent_requests_purge", "launch_problems", "pinterest_audiences_search",
     "records_error_expired", "records_retry_errored", "step_create_audience_sync", "step_create_delay",
     "step_delete", "step_match_fields", "step_update", "users_enter", "users_enter_once",
+    # Trust and privacy
+    "NothingToErase", "acting", "alert_settings_of", "alert_settings_update", "alerts_check", "alerts_deliver", "audit_record", "erasure_request", "privacy_request_run", "privacy_requests_process",
+    "Preview", "retention_purge", "step_preview", "SuppressionResult", "suppression_add", "suppression_count", "suppression_entry_validate",
+    "suppression_remove",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from audiences import step_counts
 from audiences.models import Canvas, SyncRecord
 from audiences.services import steps
+from audiences.services.audit import audit_record
 from audiences.services.errors import LaunchRefused, NotAllowed, ServiceError
 from integrations.models import PinterestConnection, Workspace
 
@@ -66,7 +68,9 @@ def canvas_launch(*, canvas: Canvas) -> Canvas:
         raise LaunchRefused(problems)
     canvas.status = Canvas.Status.ACTIVE
     canvas.launched_at = timezone.now()
-    canvas.save(update_fields=["status", "launched_at"])
+    with transaction.atomic():
+        canvas.save(update_fields=["status", "launched_at"])
+        audit_record(workspace=canvas.workspace_id, action="canvas.launch", target=canvas)
     return canvas
 
 
@@ -76,5 +80,7 @@ def canvas_stop(*, canvas: Canvas) -> Canvas:
         raise NotAllowed("Only an active canvas can be stopped.")
     canvas.status = Canvas.Status.STOPPED
     canvas.stopped_at = timezone.now()
-    canvas.save(update_fields=["status", "stopped_at"])
+    with transaction.atomic():
+        canvas.save(update_fields=["status", "stopped_at"])
+        audit_record(workspace=canvas.workspace_id, action="canvas.stop", target=canvas)
     return canvas

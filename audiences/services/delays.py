@@ -48,3 +48,17 @@ def delay_records_release(*, step: Step, now: datetime, leaving_canvas: bool, li
         return None
     step_counts.add({(step.pk, DelayRecord.State.WAITING): -updated, (step.pk, new_state): updated})
     return rows
+
+
+def delay_records_erase(*, step_ids: list[int], external_id: str) -> int:
+    """Delete the user's delay records (an erasure): one still waiting counts as having exited the canvas."""
+    rows = DelayRecord.objects.filter(step_id__in=step_ids, external_id=external_id)
+    waiting: dict[int, int] = {}
+    for step_id in rows.filter(state=DelayRecord.State.WAITING).values_list("step_id", flat=True):
+        waiting[step_id] = waiting.get(step_id, 0) + 1
+    changes = {}
+    for step_id, n in waiting.items():
+        changes[(step_id, DelayRecord.State.WAITING)] = -n
+        changes[(step_id, DelayRecord.State.EXITED)] = n
+    step_counts.add(changes)
+    return rows.delete()[0]

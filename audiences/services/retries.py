@@ -11,13 +11,17 @@ from django.utils import timezone
 
 from audiences.models import Step
 from audiences.sending import pump, records
+from audiences.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
 
 def records_retry_errored(*, step: Step) -> int:
     """Give a step's errored users another retry window (13 hours), sending them at once."""
-    count = records.retry_errored(step_id=step.pk, now=timezone.now())
+    with transaction.atomic():
+        count = records.retry_errored(step_id=step.pk, now=timezone.now())
+        audit_record(workspace=step.canvas.workspace_id, action="step.retry_errored", target=f"{step.canvas} / {step}",
+                     details={"step": step.pk, "retried": count})
     if count:
         transaction.on_commit(pump.wake)
     return count

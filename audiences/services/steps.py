@@ -18,7 +18,9 @@ from audiences.models import Audience, Canvas, Step, SyncRecord
 from audiences.sending import ledger, records
 from audiences.services import delays
 from audiences.services.audiences import AudienceChoice, audience_resolve, check_ad_account, prefetch_existing
+from audiences.services.audit import audit_record
 from audiences.services.errors import NotAllowed, ServiceError
+from audiences.services.suppressed import suppressed_among
 from audiences import step_counts
 from integrations.models import AdAccount, Workspace
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
@@ -152,6 +154,9 @@ def step_update(
         if delay_seconds is not _UNCHANGED:
             step.delay_seconds = delay_seconds
         step.save()
+        changed = sorted(k for k, v in {**changes, "name": name}.items() if v is not _UNCHANGED)
+        audit_record(workspace=canvas.workspace_id, action="step.update", target=f"{canvas} / {step}",
+                     details={"step": step.pk, "changed": changed})
     return step
 
 
@@ -223,6 +228,7 @@ class EntryResult:
     waiting: int = 0
     exited: int = 0
     duplicates_folded: int = 0  # rows repeating a user already in the call
+    suppressed: int = 0  # of the not synced, those on the suppression list (not in the API's answer)
 
     def as_dict(self) -> dict:
         return {
@@ -262,11 +268,18 @@ def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: Ent
     types = step.match_list_types
     matched = [u.for_types(types) for u in users]
     already_in: set[str] = set()
+    suppressed: set[str] = set()
     if step.action == Step.Action.ADD and step.audience_id:
+        # Suppressed users are never added, whichever identifier put them on the list.
+        suppressed = suppressed_among(step.audience.workspace_id, users)
         already_in = ledger.members_with(step.audience_id, {u.external_id: u.identifiers for u in matched if u.has_any})
     rows = []
     for user in matched:
-        if not user.has_any:
+        if user.external_id in suppressed:
+            state = SyncRecord.State.SUPPRESSED
+            result.not_synced += 1
+            result.suppressed += 1
+        elif not user.has_any:
             state = SyncRecord.State.NOT_SYNCED
             result.not_synced += 1
         elif user.external_id in already_in:
