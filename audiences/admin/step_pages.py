@@ -217,6 +217,7 @@ class StepPages:
                 SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).order_by("-errored_at", "-id")[:50]
             ),
             errored_total=numbers["errored"],
+            suppressed=numbers.get("suppressed", 0),
             actalike_form=ActalikeForm() if audience and audience.status == Audience.Status.READY else None,
             edit_url=reverse("admin:audiences_step_edit", args=[step.pk]) if step.kind == Step.Kind.AUDIENCE_SYNC else "",
             connection_problems=page_problems(canvas.workspace, [step]),
