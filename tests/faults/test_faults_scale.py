@@ -7,7 +7,7 @@ machine's workers (a qcluster and its children) killed and replaced; Pinterest u
 refused) for FAULT_OUTAGE_SECONDS; Redis restarted. At the end nothing is lost or counted twice, the limits
 held, and the metrics equal a recount from the sandbox's own log. The figures print at the end.
 
-FAULT_USERS (20,000) and FAULT_WORKSPACES (4) size the run.
+FAULT_USERS (50,000) and FAULT_WORKSPACES (5) size the run.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from tests.test_ops_metrics import pick
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-USERS = int(os.environ.get("FAULT_USERS", 20_000))
-WORKSPACES = int(os.environ.get("FAULT_WORKSPACES", 4))
+USERS = int(os.environ.get("FAULT_USERS", 50_000))
+WORKSPACES = int(os.environ.get("FAULT_WORKSPACES", 5))
 OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", 30))
 CALL_SIZE = 2_000
 # Between a partner's calls: entering spans the faults rather than ending before them.
