@@ -82,9 +82,13 @@ INSTALLED_APPS = [
     "audiences",
     # The partner API; an app of its own so that `migrate` creates the cache table its throttle counts in.
     "audiences.api",
+    # /healthz, /metrics and the structured logs' context (README, "Operating it").
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of a request carries its id (ops.logs).
+    "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -335,11 +339,23 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
 # --- Logging: never tokens or identifiers; our modules log ids and counts only.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object a line with request_id, task_id and workspace (ops.logs); text otherwise.
+LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is text (the default) or json.")
+from ops.logs import logging_config  # noqa: E402 - imports nothing of Django's
+
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+
+# --- Operating it (README): /healthz and /metrics ----------------------------------------
+# /healthz answers 503 when nobody sends while a user has waited this long to be sent...
+HEALTH_SENDER_GRACE_SECONDS = env_float("HEALTH_SENDER_GRACE_SECONDS", 90.0)
+# ...or when the longest-waiting due user has waited longer than this, senders or not.
+HEALTH_MAX_DUE_AGE_SECONDS = env_float("HEALTH_MAX_DUE_AGE_SECONDS", 900.0)
+# /metrics: with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>`; without, only these addresses.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = [
+    a.strip() for a in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",") if a.strip()
+]
+# Load balancers probe over plain HTTP inside the network: no redirect to HTTPS for these two.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]

@@ -3,6 +3,7 @@ from django.http import Http404
 from django.urls import include, path, re_path
 
 from audiences.api.views import not_found as api_not_found
+from ops import views as ops_views
 
 
 def signup_closed(request):
@@ -11,6 +12,8 @@ def signup_closed(request):
 
 
 urlpatterns = [
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("metrics", ops_views.metrics_view, name="metrics"),
     path("accounts/signup/", signup_closed),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -1,0 +1,1 @@
+"""Operating the service: health (/healthz, `sync_status`), Prometheus metrics (/metrics), structured logs."""

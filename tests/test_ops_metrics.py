@@ -1,0 +1,100 @@
+"""/metrics: Prometheus text read from the database at scrape time, the same from every process, protected."""
+
+import pytest
+from django.utils import timezone
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from audiences import services
+from audiences.models import SyncRecord
+from audiences.sending.pump import send_due_now
+from tests.conftest import make_users
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(client=None, **headers) -> dict:
+    response = (client or Client()).get("/metrics", **headers)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def pick(samples, name, **labels):
+    """The samples of one metric whose labels include `labels`, keyed by their remaining labels."""
+    found = {}
+    for (sample_name, sample_labels), value in samples.items():
+        given = dict(sample_labels)
+        if sample_name == name and all(given.get(k) == v for k, v in labels.items()):
+            found[tuple((k, v) for k, v in sample_labels if k not in labels)] = value
+    return found
+
+
+def test_it_counts_users_per_workspace_and_step_and_requests_per_operation(add_canvas, sandbox, settings):
+    settings.SYNC_BATCH_SIZE = 20
+    users = make_users(45) + [{"external_id": "no-email"}]
+    services.users_enter(canvas=add_canvas, users=users)
+    sandbox.state.fail_next(1, 503)
+    send_due_now()
+    # The failed batch waits out its backoff; make it due now rather than wait.
+    SyncRecord.objects.filter(state=SyncRecord.State.PENDING).update(next_attempt_at=timezone.now())
+    send_due_now()
+    step = add_canvas.steps.get()
+
+    samples = scrape()
+    users_by_state = {
+        dict(k)["state"]: v for k, v in pick(samples, "audience_sync_step_users", workspace="acme", step=str(step.pk)).items()
+    }
+    assert users_by_state == {"entered": 46, "synced": 45, "not_synced": 1, "pending": 0, "errored": 0}
+
+    requests = pick(samples, "audience_sync_pinterest_requests_total")
+    # Recounted from the sandbox's own log: every request it answered, by HTTP status.
+    answered = [e for e in sandbox.state.requests_log() if "/customer_lists" in e["path"]
+                and (e["method"] in ("POST", "PATCH") or e["path"].endswith("/customer_lists"))]
+    by_status = {}
+    for (labels, value) in requests.items():
+        by_status[dict(labels)["status"]] = by_status.get(dict(labels)["status"], 0) + value
+    recount = {}
+    for entry in answered:
+        recount[str(entry["status"])] = recount.get(str(entry["status"]), 0) + 1
+    assert by_status == recount
+    assert recount.get("503") == 1
+    records = pick(samples, "audience_sync_pinterest_records_total")
+    assert sum(v for k, v in records.items() if dict(k)["outcome"] == "ok") == 45
+
+    assert samples[("audience_sync_due_lists", ())] >= 0
+    assert samples[("audience_sync_oldest_due_age_seconds", ())] == 0
+    assert samples[("audience_sync_senders_alive", ())] == 0
+    assert pick(samples, "audience_sync_connection_state", workspace="acme") == {
+        (("state", "valid"),): 1, (("state", "invalid"),): 0, (("state", "disconnected"),): 0,
+    }
+
+
+def test_no_token_or_identifier_is_in_any_label(add_canvas, sandbox, connection):
+    services.users_enter(canvas=add_canvas, users=make_users(5))
+    send_due_now()
+    text = Client().get("/metrics").content.decode()
+    step = add_canvas.steps.get()
+    record = step.sync_records.first()
+    for secret in (connection.access_token, connection.refresh_token, record.email_hash, record.external_id,
+                   step.audience.lists.get().pinterest_customer_list_id, connection.pinterest_user_id):
+        assert secret and secret not in text
+
+
+def test_a_bearer_token_protects_it_when_set(add_canvas, settings):
+    settings.METRICS_TOKEN = "scrape-secret-1"
+    assert Client().get("/metrics").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert scrape(HTTP_AUTHORIZATION="Bearer scrape-secret-1")
+
+
+def test_without_a_token_only_allowed_addresses_may_scrape(add_canvas, settings):
+    assert scrape(REMOTE_ADDR="127.0.0.1")
+    assert Client().get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
+    assert scrape(REMOTE_ADDR="10.1.2.3")
+    assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
