@@ -7,14 +7,16 @@ class AudiencesConfig(AppConfig):
     verbose_name = "Canvases and audiences"
 
     def ready(self) -> None:
-        from audiences.sending.signals import customer_list_created
+        from audiences.sending.signals import customer_list_created, customer_list_missing
         from audiences.services.audiences import customer_list_created as store_customer_list
+        from audiences.services.audiences import customer_list_missing as forget_customer_list
         from audiences.services.audit import on_integration_event
         from integrations.signals import audited, connection_valid
 
         connection_valid.connect(_resume_held_users, dispatch_uid="audiences-resume-held-users")
         audited.connect(on_integration_event, dispatch_uid="audiences-audit-integrations")
         customer_list_created.connect(store_customer_list, dispatch_uid="audiences-store-customer-list")
+        customer_list_missing.connect(forget_customer_list, dispatch_uid="audiences-forget-customer-list")
         post_migrate.connect(_install_schedules, sender=self, dispatch_uid="audiences-install-schedules")
 
 

@@ -1,12 +1,16 @@
 """Audiences follow Pinterest's rules: a draft, then a customer list, then the audience once the list is READY."""
 
 import time
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 from django.db import connection as db_connection
 
 from audiences import services
 from audiences.sending.pump import send_due_now
+from audiences.metrics import step_metrics
 from audiences.models import Audience, SendLog
 from tests.conftest import make_users
 
@@ -136,3 +140,31 @@ def make_hash(i: int) -> str:
     import hashlib
 
     return hashlib.sha256(f"seed{i}@example.com".encode()).hexdigest()
+
+
+def test_a_customer_list_deleted_on_pinterest_is_made_again_with_every_user_it_had(sandbox, add_canvas):
+    step = add_canvas.steps.get()
+    services.users_enter(canvas=add_canvas, users=make_users(120))
+    send_due_now()
+    services.audiences_sweep()
+    audience = Audience.objects.get(pk=step.audience_id)
+    first_list = audience.lists.get().pinterest_customer_list_id
+    assert sandbox.state.delete_list(first_list)  # as Ads Manager can; the API has no delete
+
+    services.users_enter(canvas=add_canvas, users=make_users(10, start=1_000))
+    send_due_now()  # meets the 404, forgets the list and its audience: everyone is due again
+    # Past the backoff, and far enough that the limiter ignores this clock's send times afterwards.
+    with time_machine.travel(timezone.now() + timedelta(minutes=15), tick=True):
+        send_due_now()  # after the failed batch's backoff, a new list with all of them
+
+        audience.refresh_from_db()
+        new_list = audience.lists.get().pinterest_customer_list_id
+        assert new_list != first_list
+        assert len(sandbox.state.customer_list_records(new_list)) == 130
+        numbers = step_metrics(step)
+        assert (numbers.synced, numbers.pending, numbers.errored) == (130, 0, 0)
+        services.audiences_sweep(force=True)
+        audience.refresh_from_db()
+        assert audience.status == Audience.Status.READY and audience.pinterest_audience_id
+        remote = {a["id"]: a for a in sandbox.state.audiences()}[audience.pinterest_audience_id]
+        assert remote["rule"]["customer_list_id"] == new_list

@@ -120,3 +120,8 @@ def members_among(audience_ids: Iterable[int], external_ids: Iterable[str]) -> s
         AudienceMember.objects.filter(audience_id__in=list(audience_ids), is_member=True, external_id__in=external_ids)
         .values_list("external_id", flat=True)
     )
+
+
+def forget_audience(audience_id: int) -> None:
+    """The audience's list is gone at Pinterest: nobody is in it any more."""
+    AudienceMember.objects.filter(audience_id=audience_id).update(is_member=False)

@@ -157,13 +157,21 @@ def send(audience: Audience, action: str, hashes: list[str]) -> None:
         _create_list(audience, hashes)
         return
     operation = "ADD" if action == "add" else "REMOVE"
-    _logged(
-        audience, operation, customer_list.pinterest_customer_list_id, len(hashes),
-        lambda client: client.customer_list_update(
-            audience.ad_account.pinterest_id, customer_list.pinterest_customer_list_id,
-            operation=operation, records=hashes,
-        ),
-    )
+    try:
+        _logged(
+            audience, operation, customer_list.pinterest_customer_list_id, len(hashes),
+            lambda client: client.customer_list_update(
+                audience.ad_account.pinterest_id, customer_list.pinterest_customer_list_id,
+                operation=operation, records=hashes,
+            ),
+        )
+    except Missing:
+        # The list was deleted on Pinterest (Ads Manager can; the API cannot). Its
+        # users are no longer there: forget it, so the next batch makes a new list
+        # (and the sweeper a new audience from it), and send these again.
+        signals.customer_list_missing.send(sender=Audience, audience_id=audience.pk)
+        raise TryLater("The audience's customer list was deleted on Pinterest; a new one is made.",
+                       retry_after=1.0) from None
 
 
 def audience_list(audience: Audience) -> AudienceList | None:

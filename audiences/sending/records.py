@@ -294,6 +294,27 @@ def error_expired(*, now: datetime, retry_window: timedelta) -> int:
     return errored
 
 
+def resend_added(*, audience_id: int, now: datetime) -> int:
+    """The audience's users who were added are due again (its list is gone at Pinterest). Returns how many.
+
+    Records that retention already deleted cannot come back; their users are
+    added again when they next enter.
+    """
+    added = SyncRecord.objects.filter(audience_id=audience_id, action="add", state=SYNCED)
+    moved = 0
+    with transaction.atomic():
+        for step_id in list(added.values_list("step_id", flat=True).distinct()):
+            count = added.filter(step_id=step_id).update(
+                state=PENDING, synced_at=None, sent_types=0, next_attempt_at=now, attempts=0,
+                lease_owner="", lease_expires_at=None,
+            )
+            step_counts.add({(step_id, SYNCED): -count, (step_id, PENDING): count})
+            moved += count
+        if moved:
+            touch([(audience_id, "add")])
+    return moved
+
+
 def resume_held(*, connection_id: int, now: datetime) -> int:
     """Users held while the connection was invalid are due at once. Returns how many."""
     waiting = SyncRecord.objects.filter(state=PENDING, audience__ad_account__connection_id=connection_id)

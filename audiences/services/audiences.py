@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audiences.models import Audience, AudienceList
+from audiences.sending import ledger, records
 from audiences.sending import pinterest as to_pinterest
 from audiences.services.errors import ServiceError
 from integrations.models import AdAccount, PinterestConnection, Workspace
@@ -133,6 +134,30 @@ def customer_list_created(sender, *, audience_id: int, customer_list_id: str, st
         Audience.objects.filter(pk=audience_id, status=Audience.Status.DRAFT).update(
             status=Audience.Status.WAITING_FOR_LIST
         )
+
+
+LIST_DELETED_ON_PINTEREST = (
+    "The audience's customer list was deleted on Pinterest; a new list and audience are made from its users."
+)
+
+
+def customer_list_missing(sender, *, audience_id: int, **kwargs) -> None:
+    """The sender found the audience's list gone at Pinterest (connected in AudiencesConfig.ready).
+
+    The audience that wrapped it targets nobody any more: both are forgotten
+    here, the users who had been added are due again (the page counts them
+    as pending, which is what Pinterest holds), the next batch makes a new
+    list, and the sweeper a new audience once the list is READY.
+    """
+    with transaction.atomic():
+        AudienceList.objects.filter(audience_id=audience_id).delete()
+        Audience.objects.filter(pk=audience_id).update(
+            pinterest_audience_id="", pinterest_status="", pinterest_size=None,
+            status=Audience.Status.DRAFT, last_error=LIST_DELETED_ON_PINTEREST, checked_at=timezone.now(),
+        )
+        ledger.forget_audience(audience_id)
+        records.resend_added(audience_id=audience_id, now=timezone.now())
+    logger.warning("the customer list of audience %s was deleted on Pinterest; a new one will be made", audience_id)
 
 
 # --- Reading Pinterest's audiences -------------------------------------------------------------------

@@ -344,6 +344,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"ok": True})
         if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "delete" and method == "POST":
             return self._send(200, {"deleted": state.delete_audience(parts[1])})
+        if len(parts) == 3 and parts[0] == "customer_lists" and parts[2] == "delete" and method == "POST":
+            return self._send(200, {"deleted": state.delete_list(parts[1])})
         if parts == ["requests"]:
             return self._send(200, {"requests": state.requests_log()})
         if parts == ["customer_lists"]:

@@ -494,6 +494,11 @@ class SandboxState:
             audience.updated_timestamp = int(time.time())
             return self.audience_json(audience)
 
+    def delete_list(self, list_id: str) -> bool:
+        """What deleting a customer list in Ads Manager does (the v5 API has no delete): it is gone."""
+        with self.lock:
+            return self.lists.pop(list_id, None) is not None
+
     def delete_audience(self, audience_id: str) -> bool:
         with self.lock:
             audience = self.audiences_by_id.get(audience_id)
