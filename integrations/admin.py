@@ -122,6 +122,19 @@ def scoped_choices(field_name: str, request):
     return None
 
 
+class ReadOnlyScopedAdmin(WorkspaceScopedAdmin):
+    """Shown, never written here: the services (and their pages) are the only writers."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -175,7 +188,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PinterestConnection)
-class PinterestConnectionAdmin(WorkspaceScopedAdmin):
+class PinterestConnectionAdmin(ReadOnlyScopedAdmin):
     """Read-only: connecting and disconnecting happen on the workspace's Pinterest page.
 
     The token fields are never listed, shown or editable here.
@@ -189,15 +202,6 @@ class PinterestConnectionAdmin(WorkspaceScopedAdmin):
         "terms_accepted_by", "terms_accepted_at", "connected_at", "pinterest_page",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Connect / disconnect")
     def pinterest_page(self, obj):

@@ -11,18 +11,7 @@ from django.contrib import admin
 
 from audiences.admin.figures import OPERATION_WORDS, TYPE_WORDS
 from audiences.models import LIST_TYPE_BITS, Audience, Canvas, SendLog, Step, SyncRecord
-from integrations.admin import WorkspaceScopedAdmin, workspace_ids
-
-
-class ReadOnlyScopedAdmin(WorkspaceScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from integrations.admin import ReadOnlyScopedAdmin, workspace_ids
 
 
 @admin.register(Audience)

@@ -15,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from audiences import services
-from audiences.admin.records import ReadOnlyScopedAdmin
 from audiences.models import (
     AlertDelivery,
     AlertSettings,
@@ -26,7 +25,7 @@ from audiences.models import (
     SuppressedIdentifier,
 )
 from audiences.services import suppression
-from integrations.admin import WorkspaceScopedAdmin, user_workspaces
+from integrations.admin import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, user_workspaces
 
 
 @admin.register(AuditEvent)
