@@ -16,6 +16,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -411,7 +412,13 @@ def connection_refresh(*, connection: PinterestConnection, seen_access_token_cip
     }
     if tokens.refresh_token_expires_in:
         changes["refresh_token_expires_at"] = _expiry(tokens.refresh_token_expires_in)
-    stored = PinterestConnection.objects.filter(pk=fresh.pk, refresh_lease_owner=owner).update(**changes)
+    with transaction.atomic():
+        if db_connection.vendor == "postgresql":
+            # Pinterest has rotated the refresh token: the new pair must reach the
+            # disk before anything goes on, even from a session that relaxed its commits.
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO ON")
+        stored = PinterestConnection.objects.filter(pk=fresh.pk, refresh_lease_owner=owner).update(**changes)
     if not stored:
         # Reconnected or disconnected while Pinterest answered: that grant wins.
         logger.info("connection %s changed while its token was refreshed; the refreshed pair is dropped", fresh.pk)

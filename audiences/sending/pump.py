@@ -292,7 +292,7 @@ def _relax_commit_durability() -> None:
     the claim lapses and are sent again (delivery is at least once; ADD and
     REMOVE are idempotent at Pinterest), and a lost send-log row or lease is
     history. Entering users keeps full durability: an accepted user is never
-    lost.
+    lost; so does storing a refreshed token (integrations.services).
     """
     if db_connection.vendor == "postgresql":
         with db_connection.cursor() as cursor:
