@@ -56,6 +56,8 @@ class AuditEventSerializer(serializers.Serializer):
 SUPPRESSION_ENTRY_SCHEMA = copy.deepcopy(ENTRY_USER_SCHEMA)
 SUPPRESSION_ENTRY_SCHEMA.pop("required")
 SUPPRESSION_ENTRY_SCHEMA["minProperties"] = 1
+# Unlike a user of an entry, an entry here may leave its external id out (null or absent), as the service takes it.
+SUPPRESSION_ENTRY_SCHEMA["properties"]["external_id"]["nullable"] = True
 SUPPRESSION_ENTRY_SCHEMA["properties"]["external_id"]["description"] = (
     "Your id for the user. An entry is any of external_id, email, ios_idfa, android_aid, checked like a user of "
     "an entry; only SHA-256 hashes are stored."
