@@ -124,7 +124,9 @@ WSGI_APPLICATION = "project.wsgi.application"
 
 # --- Database -----------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Connections are kept a minute and checked before reuse: after a database restart or
+# failover a request opens a new connection instead of failing on the dead one.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, sender) write to one file. IMMEDIATE
     # transactions take the write lock up front, so concurrent writers queue

@@ -145,3 +145,49 @@ def test_reading_a_steps_numbers_does_not_read_its_users(sandbox, add_canvas):
     assert numbers.entered == numbers.pending == 2_000
     assert len(queries) == 2
     assert not any(SyncRecord._meta.db_table in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_pump_carries_on_through_a_database_restart(sandbox, add_canvas, fast, monkeypatch):
+    """Every connection cut (a restart, a failover): the pump and its sender threads connect again and send."""
+    from django.db import OperationalError
+
+    from audiences.sending import delivery, records
+
+    services.users_enter(canvas=add_canvas, users=make_users(1_000))
+    read_work_list, send_batch = records.lists_touched_since, delivery.send_batch
+    failures = {"reads": 3, "sends": 2}
+
+    def work_list_while_restarting(since):
+        if failures["reads"]:
+            failures["reads"] -= 1
+            raise OperationalError("terminating connection due to administrator command")
+        return read_work_list(since)
+
+    def send_while_restarting(audience_id, action, *, at_least=1):
+        if failures["sends"]:
+            failures["sends"] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return send_batch(audience_id, action, at_least=at_least)
+
+    monkeypatch.setattr(records, "lists_touched_since", work_list_while_restarting)
+    monkeypatch.setattr(delivery, "send_batch", send_while_restarting)
+    monkeypatch.setattr(pump, "DATABASE_RETRY_SECONDS", 0.2)
+
+    pump.run(0, seconds=6)
+
+    assert failures == {"reads": 0, "sends": 0}
+    numbers = metrics.step_metrics(add_canvas.steps.get())
+    assert (numbers.synced, numbers.pending) == (1_000, 0)
+
+
+def test_a_pump_that_lost_its_slot_leaves_it_to_the_pump_holding_it(sandbox, add_canvas, monkeypatch):
+    """The database was away longer than the slot's lease and another pump took the slot: this one stops."""
+    import time
+
+    from audiences import leases
+
+    services.users_enter(canvas=add_canvas, users=make_users(10))
+    monkeypatch.setattr(leases, "renew", lambda name, owner, *, seconds: False)
+    started = time.monotonic()
+    pump.run(0, seconds=20)
+    assert time.monotonic() - started < 5

@@ -20,6 +20,7 @@ again when their claims lapse.
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import logging
 import queue
@@ -31,8 +32,8 @@ import zlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, reset_queries
 from django.db import connection as db_connection
-from django.db import reset_queries
 from django.utils import timezone
 
 from audiences import leases
@@ -53,6 +54,10 @@ IDLE_STOP_SECONDS = 60.0
 # A partial batch goes once its longest-waiting user has waited the window less
 # this, so that with the request's own time it reaches Pinterest within the window.
 FLUSH_EARLY_SECONDS = 0.5
+# While the database cannot be reached (a restart, a failover), how long to wait between attempts.
+DATABASE_RETRY_SECONDS = 1.0
+# The database errors that mean "cannot reach it now", not a fault in what was asked.
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 def slot_of(token: str) -> int:
@@ -117,7 +122,10 @@ def run(slot: int, *, seconds: float | None = None) -> int:
     try:
         handled, successor = pump.loop(seconds)
     finally:
-        leases.release(name, owner)  # the successor takes the slot now
+        try:
+            leases.release(name, owner)  # the successor takes the slot now
+        except DATABASE_UNREACHABLE:
+            db_connection.close()  # the lease lapses by itself
         pump.stop()
     if successor:
         logger.debug("pump %s handed over after %d users", slot, handled)
@@ -147,37 +155,56 @@ class Pump:
         next_poll = next_full_read = next_renewal = 0.0
         idle_since = time.monotonic()
         while time.monotonic() < deadline:
-            now = timezone.now()
-            # The work list is read once a tick, however often finished requests wake the loop.
-            if time.monotonic() >= next_poll:
-                full = time.monotonic() >= next_full_read
-                self._read_work_list(None if full else last_poll)
-                # Overlap the polls by a second: a row touched by a clock slightly behind is still seen.
-                last_poll = now - timedelta(seconds=1)
-                next_poll = time.monotonic() + TICK_SECONDS
-                if full:
-                    next_full_read = time.monotonic() + settings.SYNC_WINDOW_SECONDS
-            self._collect()
-            self._refresh(now)
-            for job in scheduling.next_jobs(
-                self.lists, now=now, window=timedelta(seconds=max(0.0, settings.SYNC_WINDOW_SECONDS - FLUSH_EARLY_SECONDS)),
-                batch=settings.SYNC_BATCH_SIZE, per_token=settings.SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN,
-            ):
-                self._submit(job)
-            if self.lists or self._in_flight():
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > IDLE_STOP_SECONDS:
-                break  # nothing to send for a while: the next entry starts a pump again
-            if not successor and (self.lists or self._in_flight()) and time.monotonic() >= deadline - HANDOVER_LEAD_SECONDS:
-                successor = leases.acquire(_start_gate(self.slot), self.owner, seconds=START_GATE_SECONDS)
-                if successor:
-                    _enqueue(self.slot)
-            if time.monotonic() >= next_renewal:
-                leases.renew(_slot_lease(self.slot), self.owner, seconds=SLOT_LEASE_SECONDS)
-                next_renewal = time.monotonic() + 1.0
-            reset_queries()  # with DEBUG on, Django would keep every query's SQL
-            self._wait(TICK_SECONDS)
+            try:
+                now = timezone.now()
+                # The work list is read once a tick, however often finished requests wake the loop.
+                if time.monotonic() >= next_poll:
+                    full = time.monotonic() >= next_full_read
+                    self._read_work_list(None if full else last_poll)
+                    # Overlap the polls by a second: a row touched by a clock slightly behind is still seen.
+                    last_poll = now - timedelta(seconds=1)
+                    next_poll = time.monotonic() + TICK_SECONDS
+                    if full:
+                        next_full_read = time.monotonic() + settings.SYNC_WINDOW_SECONDS
+                self._collect()
+                self._refresh(now)
+                for job in scheduling.next_jobs(
+                    self.lists, now=now, window=timedelta(seconds=max(0.0, settings.SYNC_WINDOW_SECONDS - FLUSH_EARLY_SECONDS)),
+                    batch=settings.SYNC_BATCH_SIZE, per_token=settings.SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN,
+                ):
+                    self._submit(job)
+                if self.lists or self._in_flight():
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > IDLE_STOP_SECONDS:
+                    break  # nothing to send for a while: the next entry starts a pump again
+                if not successor and (self.lists or self._in_flight()) and time.monotonic() >= deadline - HANDOVER_LEAD_SECONDS:
+                    successor = leases.acquire(_start_gate(self.slot), self.owner, seconds=START_GATE_SECONDS)
+                    if successor:
+                        _enqueue(self.slot)
+                if time.monotonic() >= next_renewal:
+                    if not leases.renew(_slot_lease(self.slot), self.owner, seconds=SLOT_LEASE_SECONDS):
+                        # The slot lapsed (the database was away longer than the lease) and
+                        # another pump holds it now: leave the slot's lists to that pump.
+                        logger.warning("pump %s lost its slot to another pump; stopping", self.slot)
+                        break
+                    next_renewal = time.monotonic() + 1.0
+                reset_queries()  # with DEBUG on, Django would keep every query's SQL
+                self._wait(TICK_SECONDS)
+            except DATABASE_UNREACHABLE as exc:
+                # A database restart or failover: every connection of this process is gone.
+                # Reconnect on the next tick and read the whole work list again; the
+                # requests in flight finish (or their claims lapse and they are sent again).
+                self._database_lost(exc)
+                next_poll = next_full_read = 0.0
+                for state in self.lists.values():
+                    state.stale = True
         return self.handled, successor
+
+    def _database_lost(self, exc: Exception) -> None:
+        logger.warning("pump %s: the database cannot be reached (%s); trying again in %.0f s", self.slot,
+                       type(exc).__name__, DATABASE_RETRY_SECONDS)
+        db_connection.close()
+        time.sleep(DATABASE_RETRY_SECONDS)
 
     def _read_work_list(self, since: datetime | None) -> None:
         """Touched lists become stale. A full read (`since` None) also re-reads each list's
@@ -227,18 +254,30 @@ class Pump:
         state.served_at = timezone.now()
         # Threads are started as requests need them, up to SYNC_PUMP_THREADS.
         if len(self.threads) < settings.SYNC_PUMP_THREADS and self._in_flight() > len(self.threads):
-            thread = threading.Thread(target=self._work, name=f"pump-{self.slot}-{len(self.threads)}", daemon=True)
+            # The thread logs with the pump's task id (contextvars are not inherited by threads).
+            context = contextvars.copy_context()
+            thread = threading.Thread(target=context.run, args=(self._work,), name=f"pump-{self.slot}-{len(self.threads)}",
+                                      daemon=True)
             self.threads.append(thread)
             thread.start()
         self.jobs.put(job)
 
     def _work(self) -> None:
-        _relax_commit_durability()
+        connected = False
         try:
             while (job := self.jobs.get()) is not None:
                 result = None
                 try:
+                    if not connected:
+                        _relax_commit_durability()  # per connection: again after a reconnect
+                        connected = True
                     result = delivery.send_batch(job.key[0], job.key[1], at_least=job.at_least)
+                except DATABASE_UNREACHABLE as exc:
+                    # Its claims lapse and the batch is sent again (ADD and REMOVE are idempotent).
+                    logger.warning("sending a batch of audience %s: the database cannot be reached (%s)", job.key[0],
+                                   type(exc).__name__)
+                    db_connection.close()  # the next batch connects again
+                    connected = False
                 except Exception:  # noqa: BLE001 - a batch's failure must not stop the pump; its claims lapse
                     logger.exception("sending a batch of audience %s failed", job.key[0])
                 finally:
