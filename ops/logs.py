@@ -9,6 +9,7 @@ The plain text format stays the default (`make run`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
@@ -71,6 +72,16 @@ class RequestIdMiddleware:
         if isinstance(slug, str):
             request._ops_workspace = slug[:50]
         return None
+
+
+@contextlib.contextmanager
+def workspace_bound(slug: str):
+    """Log lines written inside name this workspace (a sender thread works for many, one batch at a time)."""
+    token = workspace.set(slug)
+    try:
+        yield
+    finally:
+        workspace.reset(token)
 
 
 def _task_started(sender, func=None, task=None, **kwargs) -> None:

@@ -81,3 +81,28 @@ def test_the_switch_turns_json_on_and_text_stays_the_default():
     assert (line["logger"], line["level"], line["message"]) == ("audiences", "WARNING", "hello 7")
     text = run_logging()
     assert text.endswith("WARNING audiences hello 7") and not text.startswith("{")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_threads_lines_carry_the_pump_task_and_the_batchs_workspace(sandbox, add_canvas, json_lines):
+    """The pump's requests go out from threads of its own; their lines still say which task and workspace."""
+    from django_q.signals import post_execute_in_worker, pre_execute
+
+    from audiences import services
+    from audiences.sending import pump
+    from tests.conftest import make_users
+
+    services.users_enter(canvas=add_canvas, users=make_users(10))
+    delivery_log = logging.getLogger("audiences.sending.delivery")
+    level = delivery_log.level
+    delivery_log.setLevel(logging.DEBUG)
+    pre_execute.send(sender="django_q", func=pump.run, task={"id": "pump-task-17"})
+    try:
+        pump.run(0, seconds=2)
+    finally:
+        post_execute_in_worker.send(sender="django_q", func=pump.run, task={"id": "pump-task-17"})
+        delivery_log.setLevel(level)
+
+    sent = [line for line in json_lines() if line["logger"] == "audiences.sending.delivery"]
+    assert sent, json_lines()
+    assert {(line["task_id"], line["workspace"]) for line in sent} == {("pump-task-17", add_canvas.workspace.slug)}

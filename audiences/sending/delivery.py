@@ -21,6 +21,7 @@ from django.utils import timezone
 from audiences.models import Audience, Step
 from audiences.sending import ledger, records
 from audiences.sending import pinterest as to_pinterest
+from ops.logs import workspace_bound
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,14 @@ def send_batch(audience_id: int, action: str, *, at_least: int = 1) -> Delivered
     claimed = records.claim(audience_id, action, owner=owner, now=timezone.now(), at_least=at_least)
     if not claimed:
         return Delivered(0)
-    audience = Audience.objects.select_related("ad_account__connection").get(pk=audience_id)
+    audience = Audience.objects.select_related("ad_account__connection", "workspace").get(pk=audience_id)
+    with workspace_bound(audience.workspace.slug):
+        return _send_claimed(audience, action, owner, claimed, began)
+
+
+def _send_claimed(audience: Audience, action: str, owner: str, claimed: list[records.Claimed],
+                  began: float) -> Delivered:
+    audience_id = audience.pk
     extra = ledger.hashes_of(audience_id, [r.external_id for r in claimed]) if action == Step.Action.REMOVE else {}
     outcomes: list[tuple[records.Claimed, records.Retry | records.Error | None]] = []
     added: list[tuple[str, str, str]] = []
