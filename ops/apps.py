@@ -10,3 +10,7 @@ class OpsConfig(AppConfig):
         from ops import logs
 
         logs.connect_signals()
+        # A django-q2 cluster whose process was killed restarts whole instead of waiting for ever (ops.workers).
+        from ops import workers
+
+        workers.install()
