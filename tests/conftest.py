@@ -168,3 +168,13 @@ def _no_secret_in_any_log_line():
     yield watch
     logging.getLogger().removeHandler(watch)
     assert not watch.leaks, "secrets or raw identifiers were logged:\n" + "\n".join(watch.leaks[:20])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the scale and fault tests measured, at the end of the log (CI shows them there)."""
+    from tests import figures
+
+    if figures.reported:
+        terminalreporter.section("measured")
+        for text in figures.reported:
+            terminalreporter.write_line(text.strip("\n"))

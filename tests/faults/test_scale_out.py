@@ -9,6 +9,7 @@ import requests
 
 from tests.api_support import key_for
 from tests.faults.processes import Processes, free_port, scaled_out_or_skip, service_env, wait_http
+from tests.figures import report
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -64,7 +65,7 @@ def test_two_web_and_three_worker_processes_sync_what_a_partner_enters(sandbox, 
         assert len(sandbox.state.customer_list_records(lists[0]["id"])) == USERS
         health = requests.get(f"{base}/healthz").json()
         assert health["status"] == "ok", health
-        print(f"\nscale-out: {USERS} users through 2 web + 3 worker processes, synced in {drained:.1f} s")
+        report(f"scale-out: {USERS} users through 2 web + 3 worker processes, synced in {drained:.1f} s")
     finally:
         run.stop_all()
 
