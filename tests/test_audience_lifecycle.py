@@ -168,3 +168,30 @@ def test_a_customer_list_deleted_on_pinterest_is_made_again_with_every_user_it_h
         assert audience.status == Audience.Status.READY and audience.pinterest_audience_id
         remote = {a["id"]: a for a in sandbox.state.audiences()}[audience.pinterest_audience_id]
         assert remote["rule"]["customer_list_id"] == new_list
+
+
+def test_users_sent_into_a_list_as_it_is_deleted_go_into_the_new_list_too(sandbox, add_canvas, monkeypatch):
+    """A batch reaches the old list just before it is deleted, and another sender finds it gone first."""
+    from audiences.sending import pinterest as to_pinterest
+    from audiences.sending import signals
+
+    step = add_canvas.steps.get()
+    services.users_enter(canvas=add_canvas, users=make_users(100))
+    send_due_now()
+    old_list = Audience.objects.get(pk=step.audience_id).lists.get().pinterest_customer_list_id
+
+    services.users_enter(canvas=add_canvas, users=make_users(20, start=1_000))
+    send = to_pinterest.send
+
+    def sent_as_the_list_is_deleted(audience, action, hashes):
+        monkeypatch.undo()  # once
+        send(audience, action, hashes)  # accepted into the old list
+        sandbox.state.delete_list(old_list)
+        signals.customer_list_missing.send(sender=Audience, audience_id=audience.pk)  # another sender's 404
+
+    monkeypatch.setattr(to_pinterest, "send", sent_as_the_list_is_deleted)
+    send_due_now()  # the 20 are not counted synced into the deleted list: they go again, with the 100
+    new_list = Audience.objects.get(pk=step.audience_id).lists.get().pinterest_customer_list_id
+    assert new_list != old_list
+    assert len(sandbox.state.customer_list_records(new_list)) == 120
+    assert step_metrics(step).synced == 120

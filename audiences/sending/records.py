@@ -297,12 +297,22 @@ def error_expired(*, now: datetime, retry_window: timedelta) -> int:
 def resend_added(*, audience_id: int, now: datetime) -> int:
     """The audience's users who were added are due again (its list is gone at Pinterest). Returns how many.
 
+    Users being sent right now are due again too: their batch may have
+    reached the old list just before it was deleted, and its sender, finding
+    its claim taken back, leaves them pending instead of counting them synced
+    into a list that is gone. Taking the claims back first also waits for any
+    batch that is recording its outcome, so its users are counted here as
+    synced and moved back with the others.
+
     Records that retention already deleted cannot come back; their users are
     added again when they next enter.
     """
     added = SyncRecord.objects.filter(audience_id=audience_id, action="add", state=SYNCED)
     moved = 0
     with transaction.atomic():
+        SyncRecord.objects.filter(audience_id=audience_id, action="add", state=PENDING).exclude(lease_owner="").update(
+            lease_owner="", lease_expires_at=None, next_attempt_at=now,
+        )
         for step_id in list(added.values_list("step_id", flat=True).distinct()):
             count = added.filter(step_id=step_id).update(
                 state=PENDING, synced_at=None, sent_types=0, next_attempt_at=now, attempts=0,
