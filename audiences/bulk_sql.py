@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from django.db import connection
 
@@ -21,6 +22,15 @@ def table(model) -> str:
 def db_datetime(value):
     """A datetime as the database driver takes it in raw SQL (SQLite stores text)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def python_datetime(value) -> datetime | None:
+    """A datetime column read by raw SQL, aware as Django reads it (SQLite returns the UTC text `db_datetime` wrote)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def in_values(column: str, values: Sequence) -> tuple[str, object]:

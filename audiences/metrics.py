@@ -72,6 +72,34 @@ def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
     )
 
 
+@dataclass(frozen=True)
+class TimeToPinterest:
+    """How soon a step's synced users reached Pinterest, to the histogram's bucket (an upper bound)."""
+
+    users: int
+    median_within: float | None  # seconds; None: longer than the last bucket's bound (a day)
+    p95_within: float | None
+
+
+def time_to_pinterest(step: Step) -> TimeToPinterest | None:
+    """Half and 95% of the step's synced users reached Pinterest within these times; None before anyone did."""
+    histogram = step_counts.latencies_for_step(step.pk)
+    users = sum(n for n, _ in histogram.values())
+    if not users:
+        return None
+
+    def within(share: float) -> float | None:
+        reached = 0
+        for bucket in sorted(histogram):
+            reached += histogram[bucket][0]
+            if reached >= share * users:
+                bounds = step_counts.LATENCY_BOUNDS
+                return bounds[bucket] if bucket < len(bounds) else None
+        return None
+
+    return TimeToPinterest(users, within(0.5), within(0.95))
+
+
 def canvas_metrics(canvas) -> list[tuple[Step, StepMetrics]]:
     steps = list(canvas.steps.order_by("position", "id"))
     return [(step, step_metrics(step, is_last=i == len(steps) - 1)) for i, step in enumerate(steps)]

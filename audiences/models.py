@@ -246,6 +246,7 @@ class SendLog(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    limiter_wait_ms = models.PositiveIntegerField(null=True, blank=True)  # held by the shared rate limit first
     error = models.TextField(blank=True)
     pinterest_request_id = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
@@ -285,6 +286,22 @@ class StepHour(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["step", "hour"], name="unique_step_hour")]
+
+
+class StepLatency(models.Model):
+    """A step's synced users whose time from entering to Pinterest fell in one histogram bucket.
+
+    `bucket` indexes audiences.step_counts.LATENCY_BOUNDS (its length: longer
+    than all); `seconds` sums those users' times. Written like StepCount.
+    """
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="latencies", db_index=False)
+    bucket = models.PositiveSmallIntegerField()
+    n = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["step", "bucket"], name="unique_step_latency")]
 
 
 class DueList(models.Model):

@@ -1,10 +1,13 @@
-"""A step's counts per state and per hour: the only writer of StepCount and StepHour.
+"""A step's counts per state and per hour, and its users' times to Pinterest: the only writer of StepCount,
+StepHour and StepLatency.
 
 Whoever changes users' states (entering, the sender finishing a batch, the
 retry sweeper, retrying errored users, delays moving users on) calls `add`
 and `add_hours` in the same transaction, with what it changed, so
 Entered = Synced + Not Synced + Pending + Errored holds at every read and
-reading costs a few rows whatever the number of users.
+reading costs a few rows whatever the number of users. The sender finishing
+a batch adds its synced users' times from entering to Pinterest
+(`add_latencies`) the same way: a histogram, exact from any process.
 
 Keys are written in sorted order so two transactions touching the same
 rows always lock them in the same order (no deadlock on PostgreSQL).
@@ -12,14 +15,20 @@ rows always lock them in the same order (no deadlock on PostgreSQL).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
 from django.db.models import Sum
 
 from audiences.bulk_sql import db_datetime, table
-from audiences.models import StepCount, StepHour
+from audiences.models import StepCount, StepHour, StepLatency
+
+# Upper bounds (seconds, inclusive) of the entry-to-Pinterest histogram's buckets; one more bucket holds the rest.
+# Fixed: StepLatency rows store an index into it, so a bound may only ever be appended.
+LATENCY_BOUNDS = (1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 900, 3600, 21600, 86400)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -57,6 +66,40 @@ def add_hours(changes: dict[tuple[int, datetime], tuple[int, int, int]]) -> None
             f"synced = {hours}.synced + excluded.synced, errored = {hours}.errored + excluded.errored",
             rows,
         )
+
+
+def latency_bucket(seconds: float) -> int:
+    """The index of the bucket `seconds` falls in (len(LATENCY_BOUNDS): longer than the last bound)."""
+    return bisect_left(LATENCY_BOUNDS, seconds)
+
+
+def add_latencies(latencies: Iterable[tuple[int, float]]) -> None:
+    """Count each synced user's (step id, seconds from entering to Pinterest) in its step's histogram."""
+    buckets: dict[tuple[int, int], list] = {}
+    for step_id, seconds in latencies:
+        seconds = max(seconds, 0.0)  # a clock that stepped back must not make a negative time
+        bucket = buckets.setdefault((step_id, latency_bucket(seconds)), [0, 0.0])
+        bucket[0] += 1
+        bucket[1] += seconds
+    rows = sorted((step_id, bucket, n, seconds) for (step_id, bucket), (n, seconds) in buckets.items())
+    if not rows:
+        return
+    latency = table(StepLatency)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {latency} (step_id, bucket, n, seconds) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (step_id, bucket) DO UPDATE SET n = {latency}.n + excluded.n, "
+            f"seconds = {latency}.seconds + excluded.seconds",
+            rows,
+        )
+
+
+def latencies_for_step(step_id: int) -> dict[int, tuple[int, float]]:
+    """The step's histogram: bucket index -> (users, their seconds summed)."""
+    return {
+        bucket: (n, seconds)
+        for bucket, n, seconds in StepLatency.objects.filter(step_id=step_id).values_list("bucket", "n", "seconds")
+    }
 
 
 def for_step(step_id: int) -> dict[str, int]:

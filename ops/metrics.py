@@ -13,22 +13,27 @@ states: never a token, an identifier or a Pinterest id.
 from __future__ import annotations
 
 import os
+from itertools import accumulate
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from ops import health
 
 SYNC_STATES = ("pending", "synced", "not_synced", "errored")
+# Upper bounds (seconds) of the limiter-wait histogram's buckets; +Inf follows.
+LIMITER_WAIT_BOUNDS = (0, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 
 class DatabaseCollector(Collector):
     def collect(self):
         yield from step_users()
+        yield from entry_to_pinterest()
         yield from pinterest_requests()
+        yield from limiter_waits()
         yield from backlog()
         yield from connections()
 
@@ -65,6 +70,34 @@ def step_users():
     yield family
 
 
+def _le(bound: float) -> str:
+    return str(float(bound))
+
+
+def entry_to_pinterest():
+    """Seconds from entering the step to being synced, per synced user: a histogram per workspace, canvas and step."""
+    from audiences.models import StepLatency
+    from audiences.step_counts import LATENCY_BOUNDS
+
+    family = HistogramMetricFamily(
+        "audience_sync_entry_to_pinterest_seconds",
+        "Seconds from a user entering a sync step to the sender recording them synced at Pinterest.",
+        labels=["workspace", "canvas", "step"],
+    )
+    counts: dict[tuple, list[int]] = {}  # per bucket, not yet cumulative
+    sums: dict[tuple, float] = {}
+    for step_id, canvas_id, workspace, bucket, n, seconds in StepLatency.objects.values_list(
+        "step_id", "step__canvas_id", "step__canvas__workspace__slug", "bucket", "n", "seconds"
+    ):
+        labels = (workspace, str(canvas_id), str(step_id))
+        counts.setdefault(labels, [0] * (len(LATENCY_BOUNDS) + 1))[bucket] += n
+        sums[labels] = sums.get(labels, 0.0) + seconds
+    bounds = [*map(_le, LATENCY_BOUNDS), "+Inf"]
+    for labels, per_bucket in counts.items():
+        family.add_metric(list(labels), list(zip(bounds, accumulate(per_bucket), strict=True)), sum_value=sums[labels])
+    yield family
+
+
 def pinterest_requests():
     """Requests to Pinterest (one SendLog row each) by operation, outcome and HTTP status."""
     from audiences.models import SendLog
@@ -91,6 +124,31 @@ def pinterest_requests():
         records.add_metric([operation, outcome], size)
     yield requests
     yield records
+
+
+def limiter_waits():
+    """How long requests to Pinterest waited for the shared rate limit before leaving, by operation."""
+    from audiences.models import SendLog
+
+    family = HistogramMetricFamily(
+        "audience_sync_limiter_wait_seconds",
+        "Seconds each request to Pinterest waited for the token's shared rate limit (and its turn) before leaving.",
+        labels=["operation"],
+    )
+    # One aggregate query: a conditional count per bucket (cumulative already), the sum and the count.
+    buckets = {f"le{i}": Count("id", filter=Q(limiter_wait_ms__lte=bound * 1000))
+               for i, bound in enumerate(LIMITER_WAIT_BOUNDS)}
+    rows = (
+        SendLog.objects.filter(limiter_wait_ms__isnull=False).order_by().values("operation")
+        .annotate(n=Count("id"), waited_ms=Sum("limiter_wait_ms"), **buckets)
+    )
+    for row in rows:
+        family.add_metric(
+            [row["operation"]],
+            [*((_le(bound), row[f"le{i}"]) for i, bound in enumerate(LIMITER_WAIT_BOUNDS)), ("+Inf", row["n"])],
+            sum_value=(row["waited_ms"] or 0) / 1000,
+        )
+    yield family
 
 
 def backlog():

@@ -1,12 +1,16 @@
 """/metrics: Prometheus text read from the database at scrape time, the same from every process, protected."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.utils import timezone
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from audiences import services
-from audiences.models import SyncRecord
+from audiences.models import SendLog, SyncRecord
+from audiences.sending import records
 from audiences.sending.pump import send_due_now
 from tests.conftest import make_users
 
@@ -98,3 +102,73 @@ def test_without_a_token_only_allowed_addresses_may_scrape(add_canvas, settings)
     settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
     assert scrape(REMOTE_ADDR="10.1.2.3")
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def latency_of(samples, step) -> dict:
+    """The step's entry-to-Pinterest histogram: {"5.0": users within 5 s, ..., "count": n, "sum": seconds}."""
+    labels = {"workspace": "acme", "canvas": str(step.canvas_id), "step": str(step.pk)}
+    found = {dict(k)["le"]: v for k, v in pick(samples, "audience_sync_entry_to_pinterest_seconds_bucket",
+                                                **labels).items()}
+    for part in ("count", "sum"):
+        values = pick(samples, f"audience_sync_entry_to_pinterest_seconds_{part}", **labels)
+        if values:
+            found[part] = values[()]
+    return found
+
+
+def test_it_times_each_synced_user_from_entering_to_pinterest(add_canvas, sandbox):
+    step = add_canvas.steps.get()
+    # An hour back: the rate limit ignores send times this far from its clock (MAX_AHEAD_SECONDS), so neither
+    # the real clock's times delay this test nor the times it takes delay a later one.
+    with time_machine.travel(timezone.now() - timedelta(hours=1), tick=False) as traveller:
+        services.users_enter(canvas=add_canvas, users=make_users(6) + [{"external_id": "no-email"}])
+        traveller.shift(timedelta(seconds=4))
+        send_due_now()
+        services.users_enter(canvas=add_canvas, users=make_users(3, start=6))
+        traveller.shift(timedelta(seconds=100))
+        send_due_now()
+
+    latency = latency_of(scrape(), step)
+    # Six users took 4 s, three took 100 s; the user without an email was never sent, so is not timed.
+    assert latency["3.0"] == 0
+    assert latency["5.0"] == 6
+    assert latency["60.0"] == 6
+    assert latency["120.0"] == 9
+    assert latency["+Inf"] == latency["count"] == 9
+    assert latency["sum"] == pytest.approx(6 * 4 + 3 * 100)
+
+
+def test_a_batch_whose_lease_was_lost_adds_no_time(add_canvas, sandbox):
+    step = add_canvas.steps.get()
+    services.users_enter(canvas=add_canvas, users=make_users(5))
+    audience_id = step.audience_id
+    claimed = records.claim(audience_id, "add", owner="first-sender", now=timezone.now(), at_least=1)
+    assert len(claimed) == 5
+
+    # The lease lapsed and another sender holds the users now: the first one's outcome changes nothing.
+    records.finish("another-sender", [(record, None) for record in claimed], now=timezone.now())
+    assert latency_of(scrape(), step) == {}
+    assert SyncRecord.objects.filter(state=SyncRecord.State.SYNCED).count() == 0
+
+    records.finish("first-sender", [(record, None) for record in claimed], now=timezone.now())
+    assert latency_of(scrape(), step)["count"] == 5
+
+
+def test_it_shows_how_long_requests_waited_for_the_rate_limit(add_canvas, sandbox, settings):
+    settings.SYNC_BATCH_SIZE = 5
+    settings.SYNC_RATE_LIMIT_PER_SECOND = 1  # the second request of a second waits for the next
+    services.users_enter(canvas=add_canvas, users=make_users(10))
+    send_due_now()
+
+    samples = scrape()
+    logged = SendLog.objects.exclude(limiter_wait_ms=None)
+    assert sorted(logged.values_list("operation", flat=True)) == ["ADD", "CREATE_LIST"]
+    for operation in ("ADD", "CREATE_LIST"):
+        count = pick(samples, "audience_sync_limiter_wait_seconds_count", operation=operation)
+        assert count == {(): logged.filter(operation=operation).count()}
+    # The add left right after the list was made, so it waited for the next second.
+    add = {dict(k)["le"]: v for k, v in pick(samples, "audience_sync_limiter_wait_seconds_bucket",
+                                               operation="ADD").items()}
+    assert add["0.0"] == add["0.5"] == 0
+    assert add["2.0"] == add["+Inf"] == 1
+    assert pick(samples, "audience_sync_limiter_wait_seconds_sum", operation="ADD")[()] >= 0.5

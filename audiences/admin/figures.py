@@ -2,13 +2,15 @@
 
 What was sent per identifier type, the Pinterest list(s) and audience with
 their status and size, a plain sentence where Pinterest's size differs from
-what was sent, and the send log as a marketer reads it (a held batch is one
+what was sent, how soon synced users reached Pinterest (from the step's
+latency histogram), and the send log as a marketer reads it (a held batch is one
 event, not one row per chunk that never left). Every query here is bounded:
 a page view never scans a step's millions of records.
 """
 
 from __future__ import annotations
 
+from audiences import metrics
 from audiences.models import EMAIL, IDFA, MAID, Audience, SendLog, Step, SyncRecord
 
 # Per-type counts read at most this many of the step's synced records (through
@@ -80,6 +82,25 @@ def size_sentence(audience: Audience, members: int) -> str:
     return (f"Pinterest counts {size:,} users in this audience; {members:,} were sent from here. "
             "The audience also holds users added outside this step (another step, another tool, or before "
             "this step used it).")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "more than a day"
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} hours"
+
+
+def time_to_pinterest_sentence(step: Step) -> str:
+    """How soon synced users reached Pinterest after entering, in words (empty before anyone did)."""
+    times = metrics.time_to_pinterest(step)
+    if times is None:
+        return ""
+    return (f"Half of the synced users reached Pinterest within {_duration(times.median_within)} of entering "
+            f"this step, and 95% within {_duration(times.p95_within)}.")
 
 
 def send_log_rows(audience: Audience, *, limit: int = 20) -> list[dict]:

@@ -206,6 +206,7 @@ class StepPages:
                 for key, label in NUMBERS
             ],
             chart=hourly_chart(metrics.step_hourly_series(step, hours=48)),
+            time_to_pinterest=figures.time_to_pinterest_sentence(step) if step.kind == Step.Kind.AUDIENCE_SYNC else "",
             audience=audience,
             members=members,
             sent=figures.sent_per_type(step) if step.kind == Step.Kind.AUDIENCE_SYNC else None,

@@ -263,11 +263,14 @@ def _logged(audience: Audience, operation: str, list_id: str, size: int, call: C
     log = SendLog.objects.create(
         audience=audience, operation=operation, list_type="", pinterest_customer_list_id=list_id, size=size
     )
+    ratelimit.take_waited()  # drop what this thread waited for earlier requests
     started = time.monotonic()
 
     def completed(**fields) -> None:
+        waited = ratelimit.take_waited()  # None: no request left (the connection could not be used)
         SendLog.objects.filter(pk=log.pk).update(
-            duration_ms=int((time.monotonic() - started) * 1000), finished_at=timezone.now(), **fields
+            duration_ms=int((time.monotonic() - started) * 1000), finished_at=timezone.now(),
+            limiter_wait_ms=None if waited is None else int(waited * 1000), **fields
         )
 
     try:

@@ -24,7 +24,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from audiences import step_counts
-from audiences.bulk_sql import db_datetime, in_values, table
+from audiences.bulk_sql import db_datetime, in_values, python_datetime, table
 from audiences.models import LIST_TYPE_BITS, DueList, SyncRecord
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
 
@@ -148,14 +148,15 @@ class Claimed:
     hashes: dict[str, str]  # list type -> hash, only the identifiers the user has
     sent_types: int
     attempts: int
+    entered_at: datetime
     failure: Exception | None = None
     done: bool = False
 
     @classmethod
     def from_row(cls, values: tuple) -> Claimed:
-        record_id, step_id, external_id, email, idfa, maid, sent_types, attempts = values
+        record_id, step_id, external_id, email, idfa, maid, sent_types, attempts, entered_at = values
         hashes = {t: h for t, h in ((EMAIL, email), (IDFA, idfa), (MAID, maid)) if h}
-        return cls(record_id, step_id, external_id, hashes, sent_types, attempts)
+        return cls(record_id, step_id, external_id, hashes, sent_types, attempts, python_datetime(entered_at))
 
 
 _CLAIMABLE = (
@@ -176,7 +177,10 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
     params = [audience_id, action, db_datetime(now), db_datetime(now)]
     lease_until = db_datetime(now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
     assign = "lease_owner = %s, lease_expires_at = %s, next_attempt_at = %s"
-    returning = "RETURNING t.id, t.step_id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts"
+    returning = (
+        "RETURNING t.id, t.step_id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts, "
+        "t.entered_at"
+    )
     if connection.vendor == "postgresql":
         # A materialised CTE: the planner must not re-run the locking subquery per row.
         sql = (
@@ -221,18 +225,20 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
 
     `also` runs first in the same transaction (the ledger). Only records
     still leased to `owner` change: a batch whose lease lapsed and was
-    claimed again elsewhere must not overwrite the newer outcome.
+    claimed again elsewhere must not overwrite the newer outcome, nor count
+    its users' times to Pinterest twice.
     """
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple, list[Claimed]] = {}
     for record, outcome in outcomes:
         sent_types = _bits(record) if outcome is None else record.sent_types
-        groups.setdefault((record.step_id, outcome, sent_types), []).append(record.id)
+        groups.setdefault((record.step_id, outcome, sent_types), []).append(record)
     moved: Counter = Counter()
     hours: dict[tuple[int, datetime], tuple[int, int, int]] = {}
+    latencies: list[tuple[int, float]] = []
     with transaction.atomic(), connection.cursor() as cursor:
         if also is not None:
             also()
-        for (step_id, outcome, sent_types), ids in groups.items():
+        for (step_id, outcome, sent_types), claimed in groups.items():
             if outcome is None:
                 fields, state = {"state": SYNCED, "synced_at": now, "last_error": "", "sent_types": sent_types}, SYNCED
             elif isinstance(outcome, Error):
@@ -242,20 +248,30 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
             assignments = [f"{column} = %s" for column in fields]
             if outcome is not None and not (isinstance(outcome, Retry) and outcome.held):
                 assignments.append("attempts = attempts + 1")  # failed attempts, not holds
-            ids_clause, ids_param = in_values("id", ids)
+            ids_clause, ids_param = in_values("id", [record.id for record in claimed])
             cursor.execute(
                 f"UPDATE {_table()} SET {', '.join(assignments)}, lease_owner = '', lease_expires_at = NULL "
-                f"WHERE lease_owner = %s AND {ids_clause}",
+                f"WHERE lease_owner = %s AND {ids_clause}{' RETURNING id' if state == SYNCED else ''}",
                 [*(db_datetime(v) if isinstance(v, datetime) else v for v in fields.values()), owner, ids_param],
             )
-            if state != PENDING and cursor.rowcount:
-                moved[(step_id, PENDING)] -= cursor.rowcount
-                moved[(step_id, state)] += cursor.rowcount
+            if state == SYNCED:
+                # Only the rows still ours moved: time those users, and count them (with RETURNING,
+                # SQLite's rowcount is not known until the rows are read).
+                updated = {record_id for (record_id,) in cursor.fetchall()}
+                latencies.extend((step_id, (now - record.entered_at).total_seconds())
+                                 for record in claimed if record.id in updated)
+                count = len(updated)
+            else:
+                count = cursor.rowcount
+            if state != PENDING and count:
+                moved[(step_id, PENDING)] -= count
+                moved[(step_id, state)] += count
                 entered, synced, errored = hours.get((step_id, now), (0, 0, 0))
-                hours[(step_id, now)] = (entered, synced + cursor.rowcount * (state == SYNCED),
-                                         errored + cursor.rowcount * (state == ERRORED))
+                hours[(step_id, now)] = (entered, synced + count * (state == SYNCED),
+                                         errored + count * (state == ERRORED))
         step_counts.add(moved)
         step_counts.add_hours(hours)
+        step_counts.add_latencies(latencies)
 
 
 # --- Retrying, expiring and resuming --------------------------------------------------------------

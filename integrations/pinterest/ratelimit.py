@@ -292,10 +292,28 @@ def _turnstile(key: str) -> _Turnstile:
         return _turnstiles.setdefault(key, _Turnstile())
 
 
+# Seconds this thread spent blocked in `acquire` since it last called `take_waited` (None: it did not ask).
+_waited = threading.local()
+
+
 def acquire(key: str) -> None:
     """Block until a request with this token may leave; it counts from now, so send it at once."""
-    with _turnstile(key).turn():
-        _acquire(key)
+    asked = time.monotonic()
+    try:
+        with _turnstile(key).turn():
+            _acquire(key)
+    finally:
+        _waited.seconds = (getattr(_waited, "seconds", None) or 0.0) + time.monotonic() - asked
+
+
+def take_waited() -> float | None:
+    """Seconds this thread waited for send times (its turn and the limit) since it last asked, and reset them.
+
+    None when it took no send time since: the request never reached Pinterest's limit.
+    """
+    seconds = getattr(_waited, "seconds", None)
+    _waited.seconds = None
+    return seconds
 
 
 def _acquire(key: str) -> None:
