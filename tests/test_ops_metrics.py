@@ -172,3 +172,16 @@ def test_it_shows_how_long_requests_waited_for_the_rate_limit(add_canvas, sandbo
     assert add["0.0"] == add["0.5"] == 0
     assert add["2.0"] == add["+Inf"] == 1
     assert pick(samples, "audience_sync_limiter_wait_seconds_sum", operation="ADD")[()] >= 0.5
+
+
+def test_due_users_are_counted_per_workspace_and_users_in_backoff_are_not(add_canvas, sandbox):
+    services.users_enter(canvas=add_canvas, users=make_users(30))
+    assert pick(scrape(), "audience_sync_due_records") == {(("workspace", "acme"),): 30}
+
+    # Ten of them failed and wait out a retry's backoff: pending, but not due.
+    backoff = SyncRecord.objects.filter(pk__in=SyncRecord.objects.values("pk")[:10])
+    backoff.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    assert pick(scrape(), "audience_sync_due_records") == {(("workspace", "acme"),): 20}
+
+    send_due_now()
+    assert pick(scrape(), "audience_sync_due_records") == {(("workspace", "acme"),): 0}
