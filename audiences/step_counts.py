@@ -37,35 +37,15 @@ def hour_of(moment: datetime) -> datetime:
 
 def add(changes: Counter | dict[tuple[int, str], int]) -> None:
     """Add each delta to its (step id, state) count."""
-    rows = sorted((step_id, state, n) for (step_id, state), n in changes.items() if n)
-    if not rows:
-        return
-    counts = table(StepCount)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {counts} (step_id, state, n) VALUES (%s, %s, %s) "
-            f"ON CONFLICT (step_id, state) DO UPDATE SET n = {counts}.n + excluded.n",
-            rows,
-        )
+    _add_to_rows(StepCount, ("step_id", "state"), ("n",),
+                 [(step_id, state, n) for (step_id, state), n in changes.items() if n])
 
 
 def add_hours(changes: dict[tuple[int, datetime], tuple[int, int, int]]) -> None:
     """Add (entered, synced, errored) to each (step id, hour)."""
-    rows = sorted(
-        (step_id, db_datetime(hour_of(hour)), *values)
-        for (step_id, hour), values in changes.items()
-        if any(values)
-    )
-    if not rows:
-        return
-    hours = table(StepHour)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {hours} (step_id, hour, entered, synced, errored) VALUES (%s, %s, %s, %s, %s) "
-            f"ON CONFLICT (step_id, hour) DO UPDATE SET entered = {hours}.entered + excluded.entered, "
-            f"synced = {hours}.synced + excluded.synced, errored = {hours}.errored + excluded.errored",
-            rows,
-        )
+    _add_to_rows(StepHour, ("step_id", "hour"), ("entered", "synced", "errored"),
+                 [(step_id, db_datetime(hour_of(hour)), *values) for (step_id, hour), values in changes.items()
+                  if any(values)])
 
 
 def latency_bucket(seconds: float) -> int:
@@ -81,16 +61,25 @@ def add_latencies(latencies: Iterable[tuple[int, float]]) -> None:
         bucket = buckets.setdefault((step_id, latency_bucket(seconds)), [0, 0.0])
         bucket[0] += 1
         bucket[1] += seconds
-    rows = sorted((step_id, bucket, n, seconds) for (step_id, bucket), (n, seconds) in buckets.items())
+    _add_to_rows(StepLatency, ("step_id", "bucket"), ("n", "seconds"),
+                 [(step_id, bucket, n, seconds) for (step_id, bucket), (n, seconds) in buckets.items()])
+
+
+def _add_to_rows(model, keys: tuple[str, ...], values: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert each row (its keys, then its values), or add its values to the row already there with its keys.
+
+    Sorted first, so concurrent writers lock shared rows in the same order.
+    """
     if not rows:
         return
-    latency = table(StepLatency)
+    name = table(model)
+    columns = (*keys, *values)
+    additions = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in values)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {latency} (step_id, bucket, n, seconds) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT (step_id, bucket) DO UPDATE SET n = {latency}.n + excluded.n, "
-            f"seconds = {latency}.seconds + excluded.seconds",
-            rows,
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}",
+            sorted(rows),
         )
 
 
