@@ -145,6 +145,8 @@ def test_it_can_be_told_to_misbehave_from_another_process(server, user):
     assert [call(server, "GET", "/user_account", user["token"]).status_code for _ in range(3)] == [503, 503, 200]
     control.set_faults(rate_429=1.0)
     assert call(server, "GET", "/user_account", user["token"]).status_code == 429
+    control.set_faults(rate_500=1.0)
+    assert call(server, "GET", "/user_account", user["token"]).status_code == 500
     control.set_faults(rate_429=0.0, latency_ms=300)
     started = time.monotonic()
     assert call(server, "GET", "/user_account", user["token"]).status_code == 200

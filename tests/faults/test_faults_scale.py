@@ -1,7 +1,7 @@
 """Proven under faults at scale: several workspaces (each its own Pinterest user), three worker clusters on
 PostgreSQL + Redis, and everything around the service failing while users are entered and sent.
 
-Faults, in one run: the sandbox answering a share of 429/503 slowly; every worker SIGKILLed while a batch is
+Faults, in one run: the sandbox answering a share of 429/500/503 slowly; every worker SIGKILLed while a batch is
 claimed; the web restarted while the partner retries its entry calls with their Idempotency-Key; a whole
 machine's workers (a qcluster and its children) killed and replaced; PostgreSQL restarted (every connection
 cut); a customer list deleted on Pinterest (as Ads Manager can: the service makes a new list with every user
@@ -200,7 +200,7 @@ def run_under_faults(pinterest, own_postgres: OwnPostgres, own_redis: OwnRedis, 
         services.canvas_launch(canvas=canvas)
         steps.append({"canvas": canvas.pk, "step": step, "key": key_for(workspace), "user": user["id"]})
 
-    pinterest.state.set_faults(rate_429=0.05, rate_5xx=0.10, latency_ms=150)
+    pinterest.state.set_faults(rate_429=0.05, rate_5xx=0.05, rate_500=0.05, latency_ms=150)
     port = free_port()
     faults: Counter = Counter()
     try:
@@ -339,7 +339,7 @@ def run_under_faults(pinterest, own_postgres: OwnPostgres, own_redis: OwnRedis, 
             "== fault suite figures",
             f"users: {USERS:,} over {WORKSPACES} workspaces (each its own Pinterest user), 3 worker clusters, 2 web processes",
             "faults injected: " + ", ".join(f"{name} x{n}" for name, n in faults.items())
-            + f", sandbox 429s: {counted['429']}, 503s: {counted['503']}, latency 150 ms",
+            + f", sandbox 429s: {counted['429']}, 500s: {counted['500']}, 503s: {counted['503']}, latency 150 ms",
             f"requests to Pinterest: {len(sends)}; retried by the sender: {retries}; unanswered: {unanswered}",
             f"partner entry calls: {len(partner.calls)}, retried: {partner.retries}, answered as replays: {partner.replayed}",
             f"largest request: {biggest:,} records; most requests of one Pinterest user in a rolling second: {busiest}",

@@ -16,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-records", type=int, default=1900, help="records per request")
         parser.add_argument("--fail-429", type=float, default=0.0, help="share of API calls answered 429")
         parser.add_argument("--fail-5xx", type=float, default=0.0, help="share of API calls answered 503")
+        parser.add_argument("--fail-500", type=float, default=0.0, help="share of API calls answered 500")
         parser.add_argument("--latency-ms", type=int, default=0, help="added to every API answer")
         parser.add_argument("--ready-delay", type=float, default=0.0, help="seconds a changed list stays PROCESSING")
         parser.add_argument("--no-retry-after", action="store_true", help="answer 429s without Retry-After")
@@ -33,7 +34,8 @@ class Command(BaseCommand):
             retry_after_on_429=not options["no_retry_after"],
         )
         server.state.set_faults(
-            rate_429=options["fail_429"], rate_5xx=options["fail_5xx"], latency_ms=options["latency_ms"]
+            rate_429=options["fail_429"], rate_5xx=options["fail_5xx"], rate_500=options["fail_500"],
+            latency_ms=options["latency_ms"],
         )
         if options["seed_demo"]:
             demo = server.state.seed_demo()

@@ -130,7 +130,7 @@ class SandboxState:
             self.audiences_by_id: dict[str, Audience] = {}
             self.accepted: dict[str, deque] = {}
             self.log: list[dict] = []
-            self.faults = {"rate_429": 0.0, "rate_5xx": 0.0, "latency_ms": 0}
+            self.faults = {"rate_429": 0.0, "rate_5xx": 0.0, "rate_500": 0.0, "latency_ms": 0}
             self.failing: list[int] = []
 
     def new_id(self) -> str:
@@ -138,9 +138,12 @@ class SandboxState:
             self.next_id += self.random.randint(1, 997)
             return str(self.next_id)
 
-    def set_faults(self, rate_429: float = 0.0, rate_5xx: float = 0.0, latency_ms: int = 0, **_: object) -> dict:
+    def set_faults(self, rate_429: float = 0.0, rate_5xx: float = 0.0, latency_ms: int = 0, rate_500: float = 0.0,
+                   **_: object) -> dict:
+        """A share of requests answered 429, 503 (`rate_5xx`) or 500, and every answer `latency_ms` late."""
         with self.lock:
-            self.faults = {"rate_429": float(rate_429), "rate_5xx": float(rate_5xx), "latency_ms": int(latency_ms)}
+            self.faults = {"rate_429": float(rate_429), "rate_5xx": float(rate_5xx), "rate_500": float(rate_500),
+                           "latency_ms": int(latency_ms)}
             return dict(self.faults)
 
     def fail_next(self, n: int, status: int) -> None:
@@ -309,6 +312,8 @@ class SandboxState:
                 raise self.rate_limited()
             if roll < self.faults["rate_429"] + self.faults["rate_5xx"]:
                 raise ApiError(503, 3, "Service unavailable. Please try again later.")
+            if roll < self.faults["rate_429"] + self.faults["rate_5xx"] + self.faults["rate_500"]:
+                raise ApiError(500, 1, "Internal server error.")
             now = time.time()
             window = self.accepted.setdefault(user.id, deque())
             while window and window[0] <= now - 1.0:
