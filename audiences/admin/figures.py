@@ -99,8 +99,10 @@ def time_to_pinterest_sentence(step: Step) -> str:
     times = metrics.time_to_pinterest(step)
     if times is None:
         return ""
-    return (f"Half of the synced users reached Pinterest within {_duration(times.median_within)} of entering "
-            f"this step, and 95% within {_duration(times.p95_within)}.")
+    median, p95 = _duration(times.median_within), _duration(times.p95_within)
+    if median == p95:
+        return f"95% of the synced users reached Pinterest within {p95} of entering this step."
+    return f"Half of the synced users reached Pinterest within {median} of entering this step, and 95% within {p95}."
 
 
 def send_log_rows(audience: Audience, *, limit: int = 20) -> list[dict]:
