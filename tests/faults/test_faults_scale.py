@@ -11,7 +11,8 @@ sandbox's own log. The figures print at the end.
 
 The run has a PostgreSQL server and a Redis of its own, so restarting them touches nobody else's.
 
-FAULT_USERS (50,000) and FAULT_WORKSPACES (5) size the run.
+FAULT_USERS (50,000) and FAULT_WORKSPACES (5) size the run; FAULT_LOG_LEVEL (WARNING) is the level of the
+service processes' logs, kept in the test's temporary folder.
 """
 
 from __future__ import annotations
