@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 OK, FAIL = "ok", "fail"
@@ -81,27 +81,46 @@ def check_broker() -> Check:
     return Check(OK if alive else FAIL, {"broker": "redis", "ms": round((time.monotonic() - started) * 1000, 1)})
 
 
-def oldest_due(now: datetime | None = None) -> tuple[datetime | None, int]:
-    """(when the longest-waiting user became due, how many lists are on the work list).
+@dataclass(frozen=True)
+class WorkList:
+    """The sender's work list as operators see it."""
 
-    Only lists whose workspace can send count: users held by a revoked token
-    wait for the workspace to reconnect, not for this service.
+    oldest_due: datetime | None  # when the longest-waiting user of a list that can send became due
+    lists: int  # lists on the work list whose workspace can send
+    due_per_workspace: dict[str, int]  # users due now, per workspace slug (only when counted)
+
+
+def work_list(now: datetime, *, count_due: bool = False) -> WorkList:
+    """One aggregate per list on the work list (one index range scan each).
+
+    Only lists whose workspace can send count for the oldest due user:
+    users held by a revoked token wait for the workspace to reconnect, not
+    for this service. `count_due` also counts every list's due users (a
+    scan of the list's pending users, so /metrics asks and /healthz does not).
     """
     from audiences.models import DueList, SyncRecord
     from integrations.models import PinterestConnection
 
-    lists = list(
-        DueList.objects.filter(audience__ad_account__connection__status=PinterestConnection.Status.VALID)
-        .values_list("audience_id", "action")
-    )
     oldest = None
-    for audience_id, action in lists:
-        first = SyncRecord.objects.filter(
-            state=SyncRecord.State.PENDING, audience_id=audience_id, action=action
-        ).aggregate(first=Min("next_attempt_at"))["first"]
-        if first is not None and (oldest is None or first < oldest):
-            oldest = first
-    return oldest, len(lists)
+    lists = 0
+    due_per_workspace: dict[str, int] = {}
+    for audience_id, action, workspace, status in DueList.objects.values_list(
+        "audience_id", "action", "audience__workspace__slug", "audience__ad_account__connection__status"
+    ):
+        can_send = status == PinterestConnection.Status.VALID
+        if not (can_send or count_due):
+            continue
+        pending = SyncRecord.objects.filter(state=SyncRecord.State.PENDING, audience_id=audience_id, action=action)
+        if count_due:
+            found = pending.aggregate(first=Min("next_attempt_at"), due=Count("id", filter=Q(next_attempt_at__lte=now)))
+            due_per_workspace[workspace] = due_per_workspace.get(workspace, 0) + found["due"]
+        else:
+            found = pending.aggregate(first=Min("next_attempt_at"))
+        if can_send:
+            lists += 1
+            if found["first"] is not None and (oldest is None or found["first"] < oldest):
+                oldest = found["first"]
+    return WorkList(oldest, lists, due_per_workspace)
 
 
 def due_age_seconds(oldest: datetime | None, now: datetime) -> float:
@@ -116,7 +135,8 @@ def check_sender_and_backlog(now: datetime | None = None) -> tuple[Check, Check]
 
     now = now or timezone.now()
     try:
-        oldest, lists = oldest_due(now)
+        work = work_list(now)
+        oldest, lists = work.oldest_due, work.lists
         alive = pump.alive()
     except Exception as exc:  # noqa: BLE001 - the database check says why
         failed = Check(FAIL, {"error": type(exc).__name__})

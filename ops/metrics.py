@@ -155,40 +155,23 @@ def backlog():
     from audiences.sending import pump
 
     now = timezone.now()
-    oldest, lists = health.oldest_due(now)
+    work = health.work_list(now, count_due=True)
     yield GaugeMetricFamily("audience_sync_due_lists", "Audiences with users waiting to be sent (the work list).",
-                            value=lists)
+                            value=work.lists)
     yield GaugeMetricFamily("audience_sync_oldest_due_age_seconds",
                             "How long the longest-waiting due user has waited to be sent (0: nobody due).",
-                            value=health.due_age_seconds(oldest, now))
+                            value=health.due_age_seconds(work.oldest_due, now))
     yield GaugeMetricFamily("audience_sync_senders_alive", "Sender pump slots held by a live pump.",
                             value=pump.alive())
-    yield due_records(now)
-
-
-def due_records(now):
-    """Users due to be sent now, per workspace: one index range scan per list on the work list.
-
-    Users in a retry's backoff are pending but not due yet; users of a
-    workspace that must reconnect are due and wait (see the connection state).
-    """
-    from audiences.models import DueList, SyncRecord
-
-    family = GaugeMetricFamily(
+    # Users in a retry's backoff are pending but not due yet; users of a workspace that
+    # must reconnect are due and wait (see the connection state).
+    due = GaugeMetricFamily(
         "audience_sync_due_records", "Users due to be sent to Pinterest now (pending, not in a retry's backoff).",
         labels=["workspace"],
     )
-    per_workspace: dict[str, int] = {}
-    for audience_id, action, workspace in DueList.objects.values_list(
-        "audience_id", "action", "audience__workspace__slug"
-    ):
-        due = SyncRecord.objects.filter(
-            state=SyncRecord.State.PENDING, audience_id=audience_id, action=action, next_attempt_at__lte=now
-        ).count()
-        per_workspace[workspace] = per_workspace.get(workspace, 0) + due
-    for workspace, due in sorted(per_workspace.items()):
-        family.add_metric([workspace], due)
-    return family
+    for workspace, n in sorted(work.due_per_workspace.items()):
+        due.add_metric([workspace], n)
+    yield due
 
 
 def connections():
