@@ -98,7 +98,13 @@ def start_sandbox(env: dict[str, str], port: int, *options: str) -> subprocess.P
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Signal the main pid only (django-q2 #346), then wait; kill if it hangs."""
+    """Signal the main pid only (django-q2 #346), then wait; kill if it hangs, and kill what it leaves behind.
+
+    A qcluster waits for its running tasks (a sender pump runs up to 40 s); killed
+    before that, its sentinel and workers live on, and a pump among them would
+    go on sending from the next run's database of the same name.
+    """
+    left = descendants(process.pid)
     if process.poll() is None:
         process.send_signal(sig)
     try:
@@ -106,6 +112,30 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), children first."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, below = [], [pid]
+    while below:
+        current = below.pop()
+        children = [child for child, parent in parents.items() if parent == current]
+        found += children
+        below += children
+    return found
 
 
 def launched_canvas(*, sandbox_port: int, slug: str, **step_options):
