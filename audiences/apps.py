@@ -7,6 +7,7 @@ class AudiencesConfig(AppConfig):
     verbose_name = "Canvases and audiences"
 
     def ready(self) -> None:
+        # Imported here, not at the top: Django loads apps.py before any model can be imported.
         from audiences.sending.signals import customer_list_created, customer_list_missing
         from audiences.services.audiences import customer_list_created as store_customer_list
         from audiences.services.audiences import customer_list_missing as forget_customer_list
@@ -22,6 +23,7 @@ class AudiencesConfig(AppConfig):
 
 def _install_schedules(sender, **kwargs) -> None:
     """Every `migrate` installs the sender and sweeper schedules (idempotent, by name)."""
+    # Imported here, not at the top: Django loads apps.py before any model can be imported.
     from audiences.tasks import schedules_install
 
     schedules_install()
@@ -31,7 +33,8 @@ def _resume_held_users(sender, connection, **kwargs) -> None:
     """After a reconnection, users held while the token was invalid are sent at once."""
     from django.utils import timezone
 
-    from audiences.sending import pump, records
+    # Imported here, not at the top: Django loads apps.py before any model can be imported.
+    from audiences.sending import pump, retrying
 
-    if records.resume_held(connection_id=connection.pk, now=timezone.now()):
+    if retrying.resume_held(connection_id=connection.pk, now=timezone.now()):
         pump.wake()

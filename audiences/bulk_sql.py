@@ -38,3 +38,43 @@ def in_values(column: str, values: Sequence) -> tuple[str, object]:
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s)", list(values)
     return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(values))
+
+
+def add_to_rows(model, keys: tuple[str, ...], values: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert each row (its keys, then its values), or add its values to the row already there with its keys.
+
+    One statement for all rows (an upsert that adds), sorted first so
+    concurrent writers lock shared rows in the same order (no deadlock on
+    PostgreSQL). The counts tables are written this way.
+    """
+    if not rows:
+        return
+    name = table(model)
+    columns = (*keys, *values)
+    additions = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in values)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}",
+            sorted(rows),
+        )
+
+
+def ids_of_ranges(ordered, partitions: list[dict], *, limit: int) -> list[int]:
+    """The first `limit` ids of `ordered` (a queryset of ids, ordered) within each partition, in one statement.
+
+    Each partition is a filter that an index keeps in the queryset's order
+    (for example a step and a state), so each gives its ids by a short
+    index range scan however large the table; the caller merges them.
+    """
+    found: list[int] = []
+    for start in range(0, len(partitions), 200):  # a few hundred subqueries per statement
+        parts, params = [], []
+        for partition in partitions[start:start + 200]:
+            sql, values = ordered.filter(**partition)[:limit].query.sql_with_params()
+            parts.append(f"SELECT * FROM ({sql}) AS part{len(parts)}")
+            params.extend(values)
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            found.extend(pk for (pk,) in cursor.fetchall())
+    return found

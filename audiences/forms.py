@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from audiences.models import Step
 from audiences.services import ACTALIKE_COUNTRIES, AUDIENCE_NAME_MAX_LENGTH
 from integrations.models import AdAccount
-from integrations.pinterest.client import ID_MAX_LENGTH
+from integrations.pinterest.ids import ID_MAX_LENGTH
 
 # A Pinterest audience id is a digit string (openapi-v5.json, path_audience_id:
 # `pattern: ^\d+$`, `maxLength: 18`); the search fills the hidden field with one.
@@ -31,7 +31,7 @@ class AudienceSyncStepForm(forms.Form):
         max_length=AUDIENCE_NAME_MAX_LENGTH,
         required=False,
         label="Audience",
-        help_text="Type to search this ad account's Pinterest audiences, or type a new name and click Create Audience.",
+        help_text="Type to search this ad account's Pinterest audiences, or type a new name and click Create audience.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Search or name a new audience", "size": 50,
                                    "aria-describedby": "audience-help"}),
     )
@@ -39,13 +39,16 @@ class AudienceSyncStepForm(forms.Form):
         required=False, max_length=ID_MAX_LENGTH, strip=False, validators=[PINTEREST_ID], widget=forms.HiddenInput,
         error_messages={"max_length": PINTEREST_ID.message},
     )
+    # An audience this workspace already has in the ad account (a draft another step created, or one in use),
+    # picked from the same search: its row id.
+    audience_id = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
     action = forms.ChoiceField(choices=Step.Action.choices, widget=forms.RadioSelect)
     match_email = forms.BooleanField(required=False, label="Email")
     match_idfa = forms.BooleanField(required=False, label="iOS IDFA")
     match_android_aid = forms.BooleanField(required=False, label="Android advertising id")
 
-    # Fields that may change while the canvas is active.
-    SAFE_FIELDS = ("name",)
+    # Fields that may change while the canvas is active (services.step_update says why the others may not).
+    SAFE_FIELDS = ("name", "match_email", "match_idfa", "match_android_aid")
 
     def __init__(self, *args, ad_accounts, locked: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,8 +74,9 @@ class AudienceSyncStepForm(forms.Form):
     def clean(self):
         data = super().clean()
         # A hidden field's error would be shown nowhere: show it above the form.
-        for message in self._errors.pop("pinterest_audience_id", []):
-            self.add_error(None, message)
+        for field in ("pinterest_audience_id", "audience_id"):
+            for message in self._errors.pop(field, []):
+                self.add_error(None, message)
         return data
 
     def match_fields(self) -> list[str]:

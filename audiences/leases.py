@@ -49,6 +49,3 @@ def release_any(name: str) -> None:
 def is_live(name: str) -> bool:
     return Lease.objects.filter(name=name, expires_at__gt=timezone.now()).exists()
 
-
-def live_count(prefix: str) -> int:
-    return Lease.objects.filter(name__startswith=prefix, expires_at__gt=timezone.now()).count()

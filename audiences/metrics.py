@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from audiences import step_counts
-from audiences.models import AudienceMember, DelayRecord, Step, SyncRecord
+from audiences.models import DelayRecord, Step, SyncRecord
+from audiences.sending import ledger
 
 EXPLANATIONS = {
     "entered": "Users who reached this step.",
@@ -121,7 +122,5 @@ def step_hourly_series(step: Step, *, hours: int = 48, now: datetime | None = No
 
 
 def audience_member_count(audience_id: int) -> int:
-    """Users in the audience according to the ledger."""
-    return (
-        AudienceMember.objects.filter(audience_id=audience_id, is_member=True).values("external_id").distinct().count()
-    )
+    """Users in the audience according to the ledger (its count row: one read whatever the audience's size)."""
+    return ledger.member_count(audience_id)

@@ -1,5 +1,5 @@
-"""A step's counts per state and per hour, and its users' times to Pinterest: the only writer of StepCount,
-StepHour and StepLatency.
+"""A step's counts per state and per hour, its users' times to Pinterest and the identifier types its synced
+users carried: the only writer of StepCount, StepHour, StepLatency and StepSent.
 
 Whoever changes users' states (entering, the sender finishing a batch, the
 retry sweeper, retrying errored users, delays moving users on) calls `add`
@@ -7,7 +7,9 @@ and `add_hours` in the same transaction, with what it changed, so
 Entered = Synced + Not Synced + Pending + Errored holds at every read and
 reading costs a few rows whatever the number of users. The sender finishing
 a batch adds its synced users' times from entering to Pinterest
-(`add_latencies`) the same way: a histogram, exact from any process.
+(`add_latencies`) the same way: a histogram, exact from any process; and
+how many of them carried each identifier type (`add_sent_types`), so the
+analytics page never counts records (which retention deletes).
 
 Keys are written in sorted order so two transactions touching the same
 rows always lock them in the same order (no deadlock on PostgreSQL).
@@ -20,11 +22,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Sum
 
-from audiences.bulk_sql import db_datetime, table
-from audiences.models import StepCount, StepHour, StepLatency
+from audiences.bulk_sql import add_to_rows, db_datetime
+from audiences.models import StepCount, StepHour, StepLatency, StepSent
 
 # Upper bounds (seconds, inclusive) of the entry-to-Pinterest histogram's buckets; one more bucket holds the rest.
 # Fixed: StepLatency rows store an index into it, so a bound may only ever be appended.
@@ -37,13 +38,13 @@ def hour_of(moment: datetime) -> datetime:
 
 def add(changes: Counter | dict[tuple[int, str], int]) -> None:
     """Add each delta to its (step id, state) count."""
-    _add_to_rows(StepCount, ("step_id", "state"), ("n",),
+    add_to_rows(StepCount, ("step_id", "state"), ("n",),
                  [(step_id, state, n) for (step_id, state), n in changes.items() if n])
 
 
 def add_hours(changes: dict[tuple[int, datetime], tuple[int, int, int]]) -> None:
     """Add (entered, synced, errored) to each (step id, hour)."""
-    _add_to_rows(StepHour, ("step_id", "hour"), ("entered", "synced", "errored"),
+    add_to_rows(StepHour, ("step_id", "hour"), ("entered", "synced", "errored"),
                  [(step_id, db_datetime(hour_of(hour)), *values) for (step_id, hour), values in changes.items()
                   if any(values)])
 
@@ -61,26 +62,19 @@ def add_latencies(latencies: Iterable[tuple[int, float]]) -> None:
         bucket = buckets.setdefault((step_id, latency_bucket(seconds)), [0, 0.0])
         bucket[0] += 1
         bucket[1] += seconds
-    _add_to_rows(StepLatency, ("step_id", "bucket"), ("n", "seconds"),
+    add_to_rows(StepLatency, ("step_id", "bucket"), ("n", "seconds"),
                  [(step_id, bucket, n, seconds) for (step_id, bucket), (n, seconds) in buckets.items()])
 
 
-def _add_to_rows(model, keys: tuple[str, ...], values: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert each row (its keys, then its values), or add its values to the row already there with its keys.
+def add_sent_types(changes: Counter | dict[tuple[int, str], int]) -> None:
+    """Add each delta to its (step id, list type) count of synced users carrying that identifier type."""
+    add_to_rows(StepSent, ("step_id", "list_type"), ("n",),
+                 [(step_id, list_type, n) for (step_id, list_type), n in changes.items() if n])
 
-    Sorted first, so concurrent writers lock shared rows in the same order.
-    """
-    if not rows:
-        return
-    name = table(model)
-    columns = (*keys, *values)
-    additions = ", ".join(f"{column} = {name}.{column} + excluded.{column}" for column in values)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {additions}",
-            sorted(rows),
-        )
+
+def sent_types_for_step(step_id: int) -> dict[str, int]:
+    """List type -> the step's synced users who carried it."""
+    return dict(StepSent.objects.filter(step_id=step_id).values_list("list_type", "n"))
 
 
 def latencies_for_step(step_id: int) -> dict[int, tuple[int, float]]:

@@ -7,7 +7,11 @@ Schedules are declared here and installed idempotently by
 from __future__ import annotations
 
 from audiences import services
+from audiences.models import DueList
 from audiences.sending import pump
+from audiences.services import imports, segments
+from audiences.services.sources import sources_run_due
+from integrations.services.tokens import connections_refresh_expiring
 
 # name -> (function, minutes between runs)
 SCHEDULES = {
@@ -18,8 +22,10 @@ SCHEDULES = {
     "token refresh": ("audiences.tasks.tokens_refresh", 60),
     "idempotency keys purge": ("audiences.tasks.idempotency_purge", 24 * 60),
     "privacy requests": ("audiences.tasks.privacy_requests", 1),
-    "retention": ("audiences.tasks.retention", 10),
+    "retention": ("audiences.tasks.retention", 1),
     "alerts": ("audiences.tasks.alerts_check", 1),
+    "segment sources": ("audiences.tasks.segment_sources", 1),
+    "imports watchdog": ("audiences.tasks.imports_resume", 1),
 }
 
 
@@ -30,8 +36,6 @@ def sender_pump(slot: int) -> int:
 
 def sender_watchdog() -> int:
     """Start a pump for each slot whose pump died (a crash, a restart) while users wait."""
-    from audiences.models import DueList
-
     if not DueList.objects.exists():
         return 0
     return pump.ensure_running()
@@ -62,12 +66,33 @@ def alerts_check() -> int:
 
 
 def retention() -> int:
-    return sum(services.retention_purge().values())
+    deleted = sum(services.retention_purge().values())
+    segments.snapshots_expire()  # snapshots never committed, with their staged members
+    services.vacuum_tables_due()  # the space of what was deleted and updated, on PostgreSQL
+    return deleted
+
+
+def import_run(job_id: int) -> None:
+    """One window of an import job; it queues its own successor until the job is done."""
+    imports.import_run(job_id=job_id)
+
+
+def imports_resume() -> int:
+    return imports.imports_resume()
+
+
+def segment_sources() -> int:
+    """Run the SQL sources that are due (each holds a lease, so two workers never run the same one), and queue
+    again the snapshot commits a worker left unfinished."""
+    return sources_run_due() + segments.snapshots_resume()
+
+
+def snapshot_commit_continue(snapshot_id: int) -> None:
+    """One window of a large snapshot's commit; it queues its own successor until the commit is done."""
+    segments.snapshot_commit_continue(snapshot_id)
 
 
 def tokens_refresh() -> int:
-    from integrations.services import connections_refresh_expiring
-
     return connections_refresh_expiring()
 
 

@@ -144,7 +144,8 @@ def launched_canvas(*, sandbox_port: int, slug: str, **step_options):
 
     from audiences import services
     from integrations.pinterest.client import TokenSet
-    from integrations.services import connection_connect, workspace_create
+    from integrations.services.connections import connection_connect
+    from integrations.services.workspaces import workspace_create
 
     control = f"http://127.0.0.1:{sandbox_port}/_sandbox"
     tokens = requests.post(f"{control}/users", json={"username": slug, "ad_accounts": 1}, timeout=5).json()["tokens"]

@@ -40,8 +40,15 @@ def _random_prefix() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(PREFIX_LENGTH))
 
 
-def api_key_create(*, workspace: Workspace, name: str = "", created_by=None) -> tuple[ApiKey, str]:
-    """A new key for the workspace: returns the row and the plaintext, which is never stored."""
+def api_key_create(*, workspace: Workspace, name: str = "", created_by=None,
+                   scope: str = ApiKey.Scope.FULL) -> tuple[ApiKey, str]:
+    """A new key for the workspace: returns the row and the plaintext, which is never stored.
+
+    `scope` (ApiKey.Scope) says which operations the key may call, for good:
+    a key's scope is never widened, a wider key is a new key.
+    """
+    if scope not in ApiKey.Scope.values:
+        raise ValueError(f"An API key's scope is one of {', '.join(ApiKey.Scope.values)}.")
     for _ in range(5):
         prefix = f"{KEY_TAG}_{_random_prefix()}"
         if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -56,8 +63,10 @@ def api_key_create(*, workspace: Workspace, name: str = "", created_by=None) -> 
             prefix=prefix,
             key_hash=_hash(plaintext),
             created_by=created_by,
+            scope=scope,
         )
-        audited.send(sender=ApiKey, workspace=workspace, action="api_key.create", target=str(api_key))
+        audited.send(sender=ApiKey, workspace=workspace, action="api_key.create", target=str(api_key),
+                     details={"scope": scope})
     return api_key, plaintext
 
 

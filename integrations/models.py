@@ -29,6 +29,12 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by a workspace admin (integrations.services.workspace_require_mfa); integrations.mfa
+    # sends a member without an authenticator app to set one up before anything else.
+    require_mfa = models.BooleanField(
+        "require two-factor authentication", default=False,
+        help_text="Every member must sign in with a code from an authenticator app after their password.",
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -39,12 +45,20 @@ class Workspace(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
+        # What each may do: integrations.roles.ROLE_ACTIONS.
+        ADMIN = "admin", "Workspace admin"
         MARKETER = "marketer", "Marketer"
+        VIEWER = "viewer", "Viewer"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MARKETER)
+    role = models.CharField(
+        max_length=20, choices=Role.choices, default=Role.MARKETER,
+        help_text="Workspace admins hold the connection, keys, alerts and members; marketers build and run "
+                  "canvases; viewers read.",
+    )
+    # Alerts reach the workspace's admins and marketers by default; each member may turn them off for themself.
+    alerts_off = models.BooleanField(default=False, help_text="This member receives no alert emails.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="unique_membership")]
@@ -148,10 +162,18 @@ class RateLimitWindow(models.Model):
 class ApiKey(models.Model):
     """A workspace's key for the REST API. Only a SHA-256 of the secret is stored."""
 
+    class Scope(models.TextChoices):
+        # Which operations each may call: integrations.roles.KEY_SCOPE_OPERATIONS.
+        ENTRIES = "entries", "Entries only (POST users into canvases)"
+        READ = "read", "Read only (GET operations)"
+        FULL = "full", "Full (everything a workspace key can do)"
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=16, unique=True, help_text="Shown to tell keys apart; not secret.")
     key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.FULL,
+                             help_text="What the key may do; chosen when it is created.")
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -2,7 +2,10 @@
 
 Short views: the OAuth state lives in integrations.pinterest.oauth, the code
 exchange in the client, every write in integrations.services. Members of a
-workspace (and superusers) see its page; anyone else gets a 404.
+workspace (and superusers) see its page; anyone else gets a 404. Connecting,
+reconnecting, disconnecting and choosing ad accounts are a workspace admin's
+(integrations.roles): the page offers them to admins only, and answers 403
+to anyone else who asks.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from integrations import services
+from integrations import roles
+from integrations.services.connections import ad_accounts_enable, connection_connect_with_code, connection_disconnect
 from integrations.models import PinterestConnection, Workspace
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import oauth
+from integrations.roles import Action
 
 
 def _workspace(request, slug: str) -> Workspace:
@@ -47,6 +52,7 @@ def partner(request, slug: str):
             "connection": connection,
             **_ad_account_lists(connection),
             "Status": PinterestConnection.Status,
+            "may": roles.rights(request.user, workspace),
         },
     )
 
@@ -64,6 +70,7 @@ def _ad_account_lists(connection: PinterestConnection | None) -> dict:
 @require_POST
 def connect(request, slug: str):
     workspace = _workspace(request, slug)
+    roles.require(request.user, workspace, Action.CONNECTION_MANAGE)
     if not request.POST.get("accept_terms"):
         messages.error(request, "To connect Pinterest, tick the box to accept Pinterest's advertising terms.")
         return redirect("integrations:partner", workspace.slug)
@@ -78,6 +85,7 @@ def callback(request):
         return _render(request, "integrations/oauth_refused.html", {"title": "Pinterest connection refused"},
                        status=403)
     workspace = _workspace(request, pending.workspace_slug)
+    roles.require(request.user, workspace, Action.CONNECTION_MANAGE)  # the role may have changed meanwhile
     error = request.GET.get("error")
     if error == "access_denied":
         messages.error(
@@ -93,7 +101,7 @@ def callback(request):
         )
         return redirect("integrations:partner", workspace.slug)
     try:
-        connection = services.connection_connect_with_code(
+        connection = connection_connect_with_code(
             workspace=workspace,
             code=request.GET["code"],
             redirect_uri=oauth.redirect_uri(request),
@@ -119,12 +127,13 @@ def callback(request):
 @require_http_methods(["GET", "POST"])
 def ad_accounts(request, slug: str):
     workspace = _workspace(request, slug)
+    roles.require(request.user, workspace, Action.AD_ACCOUNTS_CHOOSE)
     connection = _connection(workspace)
     if connection is None or connection.status == PinterestConnection.Status.DISCONNECTED:
         messages.error(request, "Connect Pinterest first, then choose its ad accounts.")
         return redirect("integrations:partner", workspace.slug)
     if request.method == "POST":
-        services.ad_accounts_enable(connection=connection, enabled_ids=request.POST.getlist("ad_account"))
+        ad_accounts_enable(connection=connection, enabled_ids=request.POST.getlist("ad_account"))
         enabled = connection.ad_accounts.filter(enabled=True).count()
         messages.success(request, f"Saved: this workspace may use {enabled} ad account{'s' if enabled != 1 else ''}.")
         return redirect("integrations:partner", workspace.slug)
@@ -144,12 +153,13 @@ def ad_accounts(request, slug: str):
 @require_http_methods(["GET", "POST"])
 def disconnect(request, slug: str):
     workspace = _workspace(request, slug)
+    roles.require(request.user, workspace, Action.CONNECTION_MANAGE)
     connection = _connection(workspace)
     if connection is None or connection.status == PinterestConnection.Status.DISCONNECTED:
         messages.info(request, "Pinterest is not connected.")
         return redirect("integrations:partner", workspace.slug)
     if request.method == "POST":
-        services.connection_disconnect(connection=connection)
+        connection_disconnect(connection=connection)
         messages.success(
             request,
             "Pinterest is disconnected. Canvases keep their steps; their users wait as pending until you connect again.",

@@ -18,6 +18,11 @@ from django.db import connection
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from audiences.models import DueList, RetentionProgress, SyncRecord
+from audiences.sending import pump
+from audiences.services.retention import window_seconds
+from integrations.models import PinterestConnection
+
 OK, FAIL = "ok", "fail"
 
 
@@ -98,9 +103,6 @@ def work_list(now: datetime, *, count_due: bool = False) -> WorkList:
     for this service. `count_due` also counts every list's due users (a
     scan of the list's pending users, so /metrics asks and /healthz does not).
     """
-    from audiences.models import DueList, SyncRecord
-    from integrations.models import PinterestConnection
-
     oldest = None
     lists = 0
     due_per_workspace: dict[str, int] = {}
@@ -131,8 +133,6 @@ def due_age_seconds(oldest: datetime | None, now: datetime) -> float:
 
 
 def check_sender_and_backlog(now: datetime | None = None) -> tuple[Check, Check]:
-    from audiences.sending import pump
-
     now = now or timezone.now()
     try:
         work = work_list(now)
@@ -155,6 +155,33 @@ def check_sender_and_backlog(now: datetime | None = None) -> tuple[Check, Check]
     return sender, backlog
 
 
+def retention_age_seconds(progress, now: datetime) -> float:
+    """Age of the oldest finished row of one kind still kept (0: none kept)."""
+    return max((now - progress.oldest_kept_at).total_seconds(), 0.0) if progress.oldest_kept_at else 0.0
+
+
+def retention_is_behind(progress, now: datetime) -> bool:
+    limit = progress_limit_seconds(progress.kind)
+    return retention_age_seconds(progress, now) > limit + settings.HEALTH_RETENTION_GRACE_SECONDS
+
+
+def progress_limit_seconds(kind: str) -> float:
+    return window_seconds(kind)
+
+
+def check_retention(now: datetime | None = None) -> Check:
+    """Retention keeps pace: no finished row is kept much past its retention window (RetentionProgress, a few rows)."""
+    now = now or timezone.now()
+    try:
+        progress = list(RetentionProgress.objects.order_by("kind"))
+    except Exception as exc:  # noqa: BLE001 - the database check says why
+        return Check(FAIL, {"error": type(exc).__name__})
+    behind = [p.kind for p in progress if retention_is_behind(p, now)]
+    oldest = {p.kind: round(retention_age_seconds(p, now)) for p in progress}
+    return Check(FAIL if behind else OK, {"behind": behind, "oldest_kept_age_seconds": oldest,
+                                          "grace_seconds": settings.HEALTH_RETENTION_GRACE_SECONDS})
+
+
 def health(now: datetime | None = None) -> Health:
     database = check_database()
     broker = check_broker()
@@ -162,5 +189,7 @@ def health(now: datetime | None = None) -> Health:
         sender, backlog = check_sender_and_backlog(now)
     else:
         sender = backlog = Check(FAIL, {"error": "database unreachable"})
-    return Health({"database": database, "broker": broker, "sender": sender, "oldest_due": backlog})
+    retention = check_retention(now) if database.status == OK else Check(FAIL, {"error": "database unreachable"})
+    return Health({"database": database, "broker": broker, "sender": sender, "oldest_due": backlog,
+                   "retention": retention})
 

@@ -35,6 +35,46 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# Paths that carry a partner's id for a user (DELETE /api/v1/users/<external id>/): what follows is never logged,
+# whatever the case, the slashes or the query. Django's own "Not Found: <path>" warnings are the usual carrier.
+_ID_IN_PATH = re.compile(r"(/api/v1/+users/+)[^\s'\"]*", re.IGNORECASE)
+REDACTED = "<id>/"
+
+
+def redact_ids(text: str) -> str:
+    return _ID_IN_PATH.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactIdsFilter(logging.Filter):
+    """Takes external ids out of a record's message (formatted here) and out of the request it carries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_ids(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        request = getattr(record, "request", None)
+        if request is not None and not isinstance(request, _RedactedRequest) and \
+                redact_ids(getattr(request, "path", "")) != getattr(request, "path", ""):
+            record.request = _RedactedRequest(request)
+        return True
+
+
+class _RedactedRequest:
+    """A request as a log record shows it (JSON lines print extras with str()), with its path's id redacted."""
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+    def __str__(self) -> str:
+        return f"<{type(self._request).__name__}: {self._request.method} {redact_ids(self._request.path)!r}>"
+
+    __repr__ = __str__
+
+
 def _workspace_of(request) -> str:
     """The workspace a request acts for, once it is known: an API key's (DRF sets request.auth) or a marketer's."""
     if request is None:
@@ -123,7 +163,7 @@ def logging_config(*, log_format: str, level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "ops.logs.ContextFilter"}},
+        "filters": {"context": {"()": "ops.logs.ContextFilter"}, "redact_ids": {"()": "ops.logs.RedactIdsFilter"}},
         "formatters": formatters,
         "handlers": {
             "console": {
@@ -133,5 +173,11 @@ def logging_config(*, log_format: str, level: str) -> dict:
             }
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"urllib3": {"level": "WARNING"}},
+        "loggers": {
+            "urllib3": {"level": "WARNING"},
+            # Django names the path of every 4xx/5xx answer: on the loggers themselves, so every handler
+            # (and anything capturing records) gets them redacted.
+            "django.request": {"filters": ["redact_ids"]},
+            "django.server": {"filters": ["redact_ids"]},
+        },
     }

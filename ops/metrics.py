@@ -15,17 +15,20 @@ from __future__ import annotations
 import os
 from itertools import accumulate
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from audiences.models import RequestTotal, RetentionProgress, Step, StepCount, StepLatency
+from audiences.sending import pump
+from audiences.sending.pinterest import LIMITER_WAIT_BOUNDS
+from audiences.step_counts import LATENCY_BOUNDS
+from integrations.models import PinterestConnection
 from ops import health
 
 SYNC_STATES = ("pending", "synced", "not_synced", "errored")
-# Upper bounds (seconds) of the limiter-wait histogram's buckets; +Inf follows.
-LIMITER_WAIT_BOUNDS = (0, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 
 class DatabaseCollector(Collector):
@@ -34,6 +37,7 @@ class DatabaseCollector(Collector):
         yield from entry_to_pinterest()
         yield from pinterest_requests()
         yield from limiter_waits()
+        yield from retention()
         yield from backlog()
         yield from connections()
 
@@ -43,8 +47,6 @@ class DatabaseCollector(Collector):
 
 def step_users():
     """Users per workspace, canvas, step and state; `entered` is their sum for sync steps."""
-    from audiences.models import Step, StepCount
-
     family = GaugeMetricFamily(
         "audience_sync_step_users",
         "Users of a step by state (sync steps: entered, pending, synced, not_synced, errored; delay steps: "
@@ -76,9 +78,6 @@ def _le(bound: float) -> str:
 
 def entry_to_pinterest():
     """Seconds from entering the step to being synced, per synced user: a histogram per workspace, canvas and step."""
-    from audiences.models import StepLatency
-    from audiences.step_counts import LATENCY_BOUNDS
-
     family = HistogramMetricFamily(
         "audience_sync_entry_to_pinterest_seconds",
         "Seconds from a user entering a sync step to the sender recording them synced at Pinterest.",
@@ -99,13 +98,11 @@ def entry_to_pinterest():
 
 
 def pinterest_requests():
-    """Requests to Pinterest (one SendLog row each) by operation, outcome and HTTP status."""
-    from audiences.models import SendLog
-
+    """Requests to Pinterest by operation, outcome and HTTP status, counted as each finishes (RequestTotal)."""
     requests = CounterMetricFamily(
         "audience_sync_pinterest_requests",
-        "Requests to Pinterest by operation (ADD, REMOVE, CREATE_LIST), outcome (ok, retry, auth, failed, started) "
-        "and HTTP status (none: no answer).",
+        "Requests to Pinterest by operation (ADD, REMOVE, CREATE_LIST), outcome (ok, retry, auth, failed) "
+        "and HTTP status (none: no answer), counted when each finishes.",
         labels=["operation", "outcome", "status"],
     )
     records = CounterMetricFamily(
@@ -115,8 +112,8 @@ def pinterest_requests():
     )
     sizes: dict[tuple, int] = {}
     for operation, outcome, status, n, size in (
-        SendLog.objects.order_by().values_list("operation", "outcome", "http_status")
-        .annotate(n=Count("id"), size=Sum("size"))
+        RequestTotal.objects.order_by().values_list("operation", "outcome", "http_status")
+        .annotate(total=Sum("n"), size=Sum("records")).values_list("operation", "outcome", "http_status", "total", "size")
     ):
         requests.add_metric([operation, outcome, str(status) if status else "none"], n)
         sizes[(operation, outcome)] = sizes.get((operation, outcome), 0) + (size or 0)
@@ -128,32 +125,56 @@ def pinterest_requests():
 
 def limiter_waits():
     """How long requests to Pinterest waited for the shared rate limit before leaving, by operation."""
-    from audiences.models import SendLog
-
     family = HistogramMetricFamily(
         "audience_sync_limiter_wait_seconds",
         "Seconds each request to Pinterest waited for the token's shared rate limit (and its turn) before leaving.",
         labels=["operation"],
     )
-    # One aggregate query: a conditional count per bucket (cumulative already), the sum and the count.
-    buckets = {f"le{i}": Count("id", filter=Q(limiter_wait_ms__lte=bound * 1000))
-               for i, bound in enumerate(LIMITER_WAIT_BOUNDS)}
-    rows = (
-        SendLog.objects.filter(limiter_wait_ms__isnull=False).order_by().values("operation")
-        .annotate(n=Count("id"), waited_ms=Sum("limiter_wait_ms"), **buckets)
-    )
-    for row in rows:
-        family.add_metric(
-            [row["operation"]],
-            [*((_le(bound), row[f"le{i}"]) for i, bound in enumerate(LIMITER_WAIT_BOUNDS)), ("+Inf", row["n"])],
-            sum_value=(row["waited_ms"] or 0) / 1000,
-        )
+    per_bucket: dict[str, list[int]] = {}
+    waited: dict[str, int] = {}
+    for operation, bucket, n, waited_ms in (
+        RequestTotal.objects.filter(wait_bucket__gte=0).order_by().values_list("operation", "wait_bucket")
+        .annotate(total=Sum("n"), ms=Sum("waited_ms")).values_list("operation", "wait_bucket", "total", "ms")
+    ):
+        per_bucket.setdefault(operation, [0] * (len(LIMITER_WAIT_BOUNDS) + 1))[bucket] += n
+        waited[operation] = waited.get(operation, 0) + (waited_ms or 0)
+    bounds = [*map(_le, LIMITER_WAIT_BOUNDS), "+Inf"]
+    for operation, counts in sorted(per_bucket.items()):
+        family.add_metric([operation], list(zip(bounds, accumulate(counts), strict=True)),
+                          sum_value=waited[operation] / 1000)
     yield family
 
 
-def backlog():
-    from audiences.sending import pump
+def retention():
+    """Whether deleting old rows keeps pace: the oldest finished row still kept, and rows deleted per run."""
+    now = timezone.now()
+    oldest = GaugeMetricFamily(
+        "audience_sync_retention_oldest_kept_age_seconds",
+        "Age of the oldest finished row still kept, per kind (sync records, send logs, ...); retention keeps it "
+        "near RETENTION_DAYS. 0: none kept.",
+        labels=["kind"],
+    )
+    last = GaugeMetricFamily("audience_sync_retention_last_run_deleted", "Rows the last retention run deleted.",
+                             labels=["kind"])
+    seconds = GaugeMetricFamily("audience_sync_retention_last_run_seconds", "How long the last retention run took.",
+                                labels=["kind"])
+    total = CounterMetricFamily("audience_sync_retention_deleted", "Rows retention has deleted.", labels=["kind"])
+    behind = GaugeMetricFamily(
+        "audience_sync_retention_behind",
+        "1 when retention is behind: a finished row older than RETENTION_DAYS plus HEALTH_RETENTION_GRACE_SECONDS "
+        "is still kept.",
+        labels=["kind"],
+    )
+    for progress in RetentionProgress.objects.order_by("kind"):
+        oldest.add_metric([progress.kind], health.retention_age_seconds(progress, now))
+        last.add_metric([progress.kind], progress.last_deleted)
+        seconds.add_metric([progress.kind], progress.last_run_seconds)
+        total.add_metric([progress.kind], progress.deleted_total)
+        behind.add_metric([progress.kind], 1 if health.retention_is_behind(progress, now) else 0)
+    yield from (oldest, last, seconds, total, behind)
 
+
+def backlog():
     now = timezone.now()
     work = health.work_list(now, count_due=True)
     yield GaugeMetricFamily("audience_sync_due_lists", "Audiences with users waiting to be sent (the work list).",
@@ -175,8 +196,6 @@ def backlog():
 
 
 def connections():
-    from integrations.models import PinterestConnection
-
     state = GaugeMetricFamily(
         "audience_sync_connection_state", "1 for the state each workspace's Pinterest connection is in.",
         labels=["workspace", "state"],

@@ -12,22 +12,10 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from project.env import env_bool, env_float, env_int
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -72,8 +60,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # one number format on the marketer's pages (intcomma)
     "allauth",
     "allauth.account",
+    # A second factor: TOTP with recovery codes (README, "Two-factor authentication").
+    "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -90,6 +81,8 @@ MIDDLEWARE = [
     # First, so that every log line of a request carries its id (ops.logs).
     "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Serves the admin's and the API docs' static files without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -99,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A member of a workspace that requires a second factor sets one up before anything else.
+    "integrations.mfa.RequireMFAMiddleware",
     # Who is behind a request, for the audit log (an API key, a signed-in user).
     "audiences.middleware.AuditActorMiddleware",
 ]
@@ -136,8 +131,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        # WAL itself is switched on once per database file (project.sqlite).
-        "init_command": "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        # WAL itself is switched on once per database file (project.sqlite). secure_delete zeroes what a
+        # DELETE removes, so an erased user's id is not left readable in the file's free space.
+        "init_command": "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;",
     }
     DATABASES["default"].setdefault("TEST", {})
     DATABASES["default"]["TEST"]["NAME"] = os.environ.get("TEST_SQLITE_NAME", str(BASE_DIR / "test-db.sqlite3"))
@@ -159,6 +155,18 @@ LOGIN_URL = "/accounts/login/"
 ACCOUNT_ADAPTER = "integrations.accounts.StaffOnlyAccountAdapter"
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # no mail to addresses without an account (nor to whoever typed them)
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) and recovery codes,
+# shown once when they are made. A workspace may require it of every member (integrations.mfa).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+MFA_TOTP_ISSUER = "Pinterest Audience Sync"
+MFA_ADAPTER = "integrations.mfa.EncryptingMFAAdapter"  # secrets encrypted at rest like Pinterest tokens
+# allauth refuses an authenticator to an account with an unverified address, against someone who signs up
+# with another's address and locks them out. There is no sign-up here (staff and workspace admins make the
+# accounts, ACCOUNT_EMAIL_VERIFICATION is "none"), and allauth records every member's address as unverified
+# when it makes their invitation link: without this, a member invited to a workspace that requires a second
+# factor could never set one up.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 # Password-reset mail: printed on the console while developing, SMTP otherwise.
 EMAIL_BACKEND = os.environ.get(
@@ -171,6 +179,8 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+# Where people open this service: the links in alert emails start with it.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -180,6 +190,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates and times written one way everywhere, with their time zone (project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["project.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
@@ -222,34 +234,6 @@ for _position, _key in enumerate(TOKEN_ENCRYPTION_KEYS, start=1):
             f"TOKEN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe base64-encoded bytes)."
         ) from None
 
-# --- Sync limits (Pinterest's limits as Braze documents them; API-NOTES 3.5, 5.3)
-SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 1900)  # records per request
-SYNC_RATE_LIMIT_PER_SECOND = env_int("SYNC_RATE_LIMIT_PER_SECOND", 7)  # per Pinterest user token
-SYNC_WINDOW_SECONDS = env_float("SYNC_WINDOW_SECONDS", 5.0)  # batch window
-SYNC_RETRY_WINDOW_HOURS = env_float("SYNC_RETRY_WINDOW_HOURS", 13.0)  # then the user is errored
-SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 60)  # a claimed batch returns to pending after this
-# Retention (audiences.services.retention): finished sync records, send logs and privacy
-# requests are deleted after RETENTION_DAYS; audit events after AUDIT_RETENTION_DAYS.
-RETENTION_DAYS = env_int("RETENTION_DAYS", 30)
-AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
-# The sender: SYNC_PUMPS long-running pump tasks (each holds one django-q2
-# worker; lists are shared out among them by Pinterest user), each with up to
-# SYNC_PUMP_THREADS sender threads, keeping at most
-# SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN requests of one Pinterest user in flight,
-# so the token's 7 requests/s are used even when Pinterest answers slowly and
-# one user's backlog never takes another's room.
-SYNC_PUMPS = env_int("SYNC_PUMPS", 1)
-SYNC_PUMP_THREADS = env_int("SYNC_PUMP_THREADS", 32)
-SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN = env_int("SYNC_REQUESTS_IN_FLIGHT_PER_TOKEN", 6)
-# How long one pump task runs before handing over to its successor (below the
-# task timeout, which is below the broker's retry).
-SYNC_PUMP_SECONDS = env_float("SYNC_PUMP_SECONDS", 40.0)
-# Entering users wakes the sender at once (off only in tests that drive it by hand).
-SYNC_SENDER_AUTOSTART = env_bool("SYNC_SENDER_AUTOSTART", True)
-# Added to the rolling one-second window, so a request delayed between taking
-# its send time and Pinterest taking it in never makes an 8th in any second.
-SYNC_RATE_LIMIT_MARGIN_SECONDS = env_float("SYNC_RATE_LIMIT_MARGIN_SECONDS", 0.06)
-
 # --- Task queue (django-q2) -----------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {
@@ -284,7 +268,11 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "audiences.api.schema.ApiAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["audiences.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["audiences.api.permissions.HasWorkspaceKey"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "audiences.api.permissions.HasWorkspaceKey",
+        # 403 `forbidden` where the API key scope does not cover the operation.
+        "audiences.api.permissions.KeyScopeAllows",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["audiences.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["audiences.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -318,7 +306,7 @@ SPECTACULAR_SETTINGS = {
         "Keep Pinterest Ads audiences in step with customer journeys. Authenticate with a workspace API key "
         "(`Authorization: Bearer pas_…`). Every error is `{\"error\": {\"code\", \"message\", \"details\"}}`."
     ),
-    "VERSION": "1.0.0",
+    "VERSION": "1.2.0",  # README, "API versioning and changelog"
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
@@ -340,6 +328,26 @@ SPECTACULAR_SETTINGS = {
 # external ids and pretty-printed JSON. Bigger bodies get 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
+# --- Content-Security-Policy (django-csp) on every page ------------------------------
+# Scripts only from this site (the admin's, the step editor's picker, the API docs' Swagger UI from
+# drf-spectacular-sidecar): no inline script, no eval. A template that needs one inline gives it
+# nonce="{{ request.csp_nonce }}". Inline styles stay allowed: the admin and Swagger UI set them.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+
 # --- Logging: never tokens or identifiers; our modules log ids and counts only.
 # LOG_FORMAT=json: one JSON object a line with request_id, task_id and workspace (ops.logs); text otherwise.
 LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
@@ -349,15 +357,5 @@ from ops.logs import logging_config  # noqa: E402 - imports nothing of Django's
 
 LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
 
-# --- Operating it (README): /healthz and /metrics ----------------------------------------
-# /healthz answers 503 when nobody sends while a user has waited this long to be sent...
-HEALTH_SENDER_GRACE_SECONDS = env_float("HEALTH_SENDER_GRACE_SECONDS", 90.0)
-# ...or when the longest-waiting due user has waited longer than this, senders or not.
-HEALTH_MAX_DUE_AGE_SECONDS = env_float("HEALTH_MAX_DUE_AGE_SECONDS", 900.0)
-# /metrics: with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>`; without, only these addresses.
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-METRICS_ALLOWED_IPS = [
-    a.strip() for a in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",") if a.strip()
-]
-# Load balancers probe over plain HTTP inside the network: no redirect to HTTPS for these two.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+# The service's own settings (the sender, retention, imports, segments, health and metrics), read the same way.
+from project.settings_service import *  # noqa: E402,F401,F403

@@ -3,6 +3,7 @@ from django.http import Http404
 from django.urls import include, path, re_path
 
 from audiences.api.views import not_found as api_not_found
+from integrations import welcome
 from ops import views as ops_views
 
 
@@ -15,6 +16,9 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("metrics", ops_views.metrics_view, name="metrics"),
     path("accounts/signup/", signup_closed),
+    # An invitation's one-time link: the key is allauth's password-reset key (integrations.welcome).
+    re_path(r"^accounts/welcome/(?P<workspace_id>[0-9]+)/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$", welcome.welcome,
+            name="welcome"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("pinterest/", include("integrations.urls")),

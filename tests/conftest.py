@@ -1,8 +1,8 @@
 """Shared fixtures: a real local Pinterest (the sandbox) over HTTP, and personas.
 
 Tests talk to the sandbox on a local port, never patch our own functions.
-Alice and Bob work in the "acme" workspace; Charlie in "globex" must see
-none of it.
+Alice (workspace admin), Bob (marketer) and Vera (viewer) work in the "acme"
+workspace; Charlie in "globex" must see none of it.
 """
 
 from __future__ import annotations
@@ -42,28 +42,47 @@ def _no_autostart(settings):
 
 @pytest.fixture
 def acme(db):
-    from integrations.services import workspace_create
+    from integrations.services.workspaces import workspace_create
 
     return workspace_create(slug="acme", name="Acme")
 
 
 @pytest.fixture
 def globex(db):
-    from integrations.services import workspace_create
+    from integrations.services.workspaces import workspace_create
 
     return workspace_create(slug="globex", name="Globex")
 
 
 @pytest.fixture
 def alice(acme):
-    from integrations.services import user_create_marketer
+    """Acme's workspace admin: she holds its Pinterest connection, keys, alerts and members."""
+    from integrations.services.workspaces import user_create_marketer
 
-    return user_create_marketer(workspace=acme, username="alice", password="alice-password-1", email="alice@acme.test")
+    return user_create_marketer(workspace=acme, username="alice", password="alice-password-1", email="alice@acme.test",
+                                role="admin")
+
+
+@pytest.fixture
+def bob(acme):
+    """A marketer of Acme: he builds and runs its canvases."""
+    from integrations.services.workspaces import user_create_marketer
+
+    return user_create_marketer(workspace=acme, username="bob", password="bob-password-1", email="bob@acme.test")
+
+
+@pytest.fixture
+def vera(acme):
+    """A viewer of Acme: she reads its figures, records and audit log, and changes nothing."""
+    from integrations.services.workspaces import user_create_marketer
+
+    return user_create_marketer(workspace=acme, username="vera", password="vera-password-1", email="vera@acme.test",
+                                role="viewer")
 
 
 @pytest.fixture
 def charlie(globex):
-    from integrations.services import user_create_marketer
+    from integrations.services.workspaces import user_create_marketer
 
     return user_create_marketer(workspace=globex, username="charlie", password="charlie-password-1")
 
@@ -84,7 +103,7 @@ def pinterest_user(sandbox):
 @pytest.fixture
 def connection(acme, sandbox, pinterest_user):
     from integrations.pinterest.client import TokenSet
-    from integrations.services import connection_connect
+    from integrations.services.connections import connection_connect
 
     tokens = pinterest_user["tokens"]
     return connection_connect(

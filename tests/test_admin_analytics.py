@@ -50,7 +50,7 @@ def test_it_shows_the_seven_numbers_after_a_sync(client, alice, add_canvas, step
         assert label in page
     assert "they are never sent" in page  # the explanation of Users Not Synced
     assert "<svg" in page and 'class="bar synced"' in page
-    assert "Welcome audience" in page and "24–48 hours" in page
+    assert "Welcome audience" in page and "matched users cannot be targeted" in page
     assert "Accepted" in page  # the send log
 
 
@@ -131,7 +131,8 @@ def test_it_refuses_a_duplicate_audience_name(client, alice, acme, draft_step, a
 
     response = editor_post(client, draft_step, ad_account, audience_name="vip buyers", _create_audience="1")
 
-    assert messages_of(response) == ["An audience named “vip buyers” already exists in this ad account."]
+    [message] = messages_of(response)
+    assert "already has an audience named “VIP buyers”: pick it from the search results" in message
     draft_step.refresh_from_db()
     assert draft_step.audience is None
 
@@ -146,14 +147,16 @@ def test_it_saves_action_and_match_fields(client, alice, draft_step, ad_account)
     assert (step.name, step.action, step.match_list_types) == ("Remove churned", "remove", ["IDFA", "MAID"])
 
 
-def test_it_locks_all_but_the_name_while_live(client, alice, step, ad_account):
+def test_a_live_step_takes_name_and_match_fields_and_keeps_its_action(client, alice, step, ad_account):
     client.force_login(alice)
 
-    response = editor_post(client, step, ad_account, name="Renamed", action="remove", match_email="")
+    response = editor_post(client, step, ad_account, name="Renamed", action="remove", match_email="",
+                           match_idfa="on")
 
     step.refresh_from_db()
-    assert (step.name, step.action, step.match_email) == ("Renamed", "add", True)
-    assert "only the step's name can change" in response.content.decode()
+    assert (step.name, step.action, step.match_list_types) == ("Renamed", "add", ["IDFA"])
+    assert "apply to users who reach this step from now on" in messages_of(response)[0]
+    assert "The ad account, the audience and the action stay as they are" in response.content.decode()
 
 
 def test_it_searches_and_binds_an_existing_pinterest_audience(client, alice, acme, add_canvas, step, ad_account, sandbox,

@@ -26,7 +26,7 @@ def audience(acme, ad_account):
 
 
 def test_it_refuses_without_a_valid_connection(client, alice, draft, ad_account, audience, connection):
-    from integrations.services import connection_mark_invalid
+    from integrations.services.connections import connection_mark_invalid
 
     services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
     connection_mark_invalid(connection=connection, reason="Pinterest refused the token.")
@@ -90,7 +90,11 @@ def test_it_launches_and_stops(client, alice, draft, ad_account, audience):
     assert 'id="stop-canvas"' in page and 'id="launch-canvas"' not in page
     assert Canvas.objects.get(pk=draft.pk).status == Canvas.Status.ACTIVE
 
-    response = client.post(reverse("admin:audiences_canvas_stop", args=[draft.pk]), follow=True)
+    asked = client.post(reverse("admin:audiences_canvas_stop", args=[draft.pk]), follow=True)
+    assert "Yes, stop the canvas" in asked.content.decode()  # Stop asks first
+    assert Canvas.objects.get(pk=draft.pk).status == Canvas.Status.ACTIVE
+
+    response = client.post(reverse("admin:audiences_canvas_stop", args=[draft.pk]), {"confirm": "yes"}, follow=True)
 
     assert "is stopped" in response.content.decode()
     assert Canvas.objects.get(pk=draft.pk).status == Canvas.Status.STOPPED
@@ -157,3 +161,25 @@ def test_it_shows_no_banner_when_connected(client, alice, draft, connection):
     page = client.get(reverse("admin:audiences_canvas_changelist")).content.decode()
 
     assert 'id="connection-banner"' not in page
+
+
+def test_a_live_canvas_takes_a_new_delay_and_step_name_but_no_new_step(client, alice, draft, ad_account, audience):
+    sync = services.step_create_audience_sync(canvas=draft, ad_account=ad_account, audience=audience)
+    delay = services.step_create_delay(canvas=draft, seconds=3600, name="Wait an hour")
+    services.canvas_launch(canvas=draft)
+    client.force_login(alice)
+    url = reverse("admin:audiences_canvas_change", args=[draft.pk])
+    page = client.get(url).content.decode()
+    assert 'name="steps-1-delay_seconds"' in page and "Add another step" not in page
+
+    form = {"workspace": draft.workspace_id, "name": draft.name, "steps-TOTAL_FORMS": "2",
+            "steps-INITIAL_FORMS": "2", "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000",
+            "steps-0-id": sync.pk, "steps-0-canvas": draft.pk, "steps-0-name": "Add buyers",
+            "steps-0-delay_seconds": "0",
+            "steps-1-id": delay.pk, "steps-1-canvas": draft.pk, "steps-1-name": "Wait a day",
+            "steps-1-delay_seconds": "86400", "_continue": "1"}
+    client.post(url, form, follow=True)
+
+    delay.refresh_from_db(), sync.refresh_from_db()
+    assert (delay.name, delay.delay_seconds, sync.name) == ("Wait a day", 86400, "Add buyers")
+    assert Canvas.objects.get(pk=draft.pk).status == Canvas.Status.ACTIVE

@@ -74,7 +74,7 @@ def test_it_shows_the_member_their_own_pages(client, alice, acme_canvas, connect
 
 
 def test_it_offers_only_the_workspace_enabled_ad_accounts(client, alice, acme, connection):
-    from integrations.services import ad_accounts_enable
+    from integrations.services.connections import ad_accounts_enable
 
     first, second = connection.ad_accounts.order_by("pinterest_id")
     ad_accounts_enable(connection=connection, enabled_ids=[first.pinterest_id])
@@ -92,7 +92,7 @@ def test_it_shows_a_new_api_key_once(client, alice, acme):
     client.force_login(alice)
 
     response = client.post(
-        reverse("admin:integrations_apikey_add"), {"workspace": acme.pk, "name": "CRM"}, follow=True
+        reverse("admin:integrations_apikey_add"), {"workspace": acme.pk, "name": "CRM", "scope": "full"}, follow=True
     )
 
     page = response.content.decode()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.services import connection_mark_invalid
+from integrations.services.connections import connection_mark_invalid
 from tests.api_support import _fresh_throttle_counts, acme_api, error_of, pinterest_audience  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -98,7 +98,25 @@ def test_the_schema_describes_one_paging_style(acme_api):
             assert page["properties"]["next_cursor"] == {
                 "type": "string", "nullable": True, "description": page["properties"]["next_cursor"]["description"]}
     assert sorted(listed) == ["ad_account_audiences_list", "audit_events_list", "canvases_list",
-                              "steps_records_list"]
+                              "segments_list", "segments_snapshots_list", "steps_records_list"]
     text = str(schema)
     for old in ("next_bookmark", "'bookmark'", "'next'", "'previous'"):
         assert old not in text
+
+
+def test_a_steps_records_of_every_state_page_in_entry_order_each_once(acme_api, sandbox, add_canvas):
+    from audiences.sending.pump import send_due_now
+
+    services.users_enter(canvas=add_canvas, users=make_users(9))
+    services.users_enter(canvas=add_canvas, users=make_users(6, start=100, email=False))  # not synced
+    send_due_now()
+    services.users_enter(canvas=add_canvas, users=make_users(5, start=200))  # still pending
+    step = add_canvas.steps.get()
+
+    pages = walk(acme_api, f"/api/v1/steps/{step.pk}/records/", {"page_size": 4})
+
+    ids = [r["external_id"] for p in pages for r in p["results"]]
+    assert ids == ([f"user-{i}" for i in range(9)] + [f"user-{i}" for i in range(100, 106)]
+                   + [f"user-{i}" for i in range(200, 205)])
+    assert [len(p["results"]) for p in pages] == [4, 4, 4, 4, 4]
+    assert {r["state"] for p in pages for r in p["results"]} == {"synced", "not_synced", "pending"}

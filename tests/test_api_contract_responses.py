@@ -26,8 +26,8 @@ from openapi_core.testing import MockRequest, MockResponse
 from rest_framework.test import APIClient
 
 from audiences import services
-from integrations.services import connection_mark_invalid
-from tests.api_support import _fresh_throttle_counts, acme_api, pinterest_audience  # noqa: F401
+from integrations.services.connections import connection_mark_invalid
+from tests.api_support import _fresh_throttle_counts, acme_api, client_with_key, pinterest_audience  # noqa: F401
 from tests.conftest import make_users
 
 pytestmark = [
@@ -206,7 +206,41 @@ SUCCESS = {
     "alert_settings_retrieve": lambda w: Call("get", "/api/v1/alert-settings/"),
     "alert_settings_update": lambda w: Call("patch", "/api/v1/alert-settings/", body={
         "emails": ["ops@acme.test"], "webhook_url": "https://hooks.acme.test/alerts", "errored_threshold": 10}),
+    # Segments
+    "segments_list": lambda w: (segment_of(w), Call("get", "/api/v1/segments/", query={"page_size": 1}))[-1],
+    "segments_create": lambda w: Call("post", "/api/v1/segments/", body={"step": w.active_step.pk, "name": "VIP"}),
+    "segments_retrieve": lambda w: Call("get", f"/api/v1/segments/{segment_of(w).pk}/"),
+    "segments_snapshots_list": lambda w: (snapshot_of(w), Call(
+        "get", f"/api/v1/segments/{segment_of(w).pk}/snapshots/"))[-1],
+    "segments_snapshots_create": lambda w: Call("post", f"/api/v1/segments/{segment_of(w).pk}/snapshots/"),
+    "segments_snapshots_retrieve": lambda w: Call("get", snapshot_path(w, snapshot_of(w, commit=True))),
+    "segments_snapshots_members_create": lambda w: Call(
+        "post", snapshot_path(w, snapshot_of(w), "members/"), body={"members": users_body(3)["users"]},
+        headers={"Idempotency-Key": "page-1"}),
+    "segments_snapshots_commit": lambda w: Call("post", snapshot_path(w, snapshot_of(w), "commit/"),
+                                                body={"confirm": False}),
+    "segments_snapshots_discard": lambda w: Call("post", snapshot_path(w, snapshot_of(w), "discard/")),
 }
+
+
+def segment_of(w: World):
+    """acme's segment feeding its active step (made once per test)."""
+    from audiences.models import Segment
+    from audiences.services import segments
+
+    return Segment.objects.filter(step=w.active_step).first() or segments.segment_create(step=w.active_step)
+
+
+def snapshot_of(w: World, *, commit: bool = False):
+    from audiences.services import segments
+
+    snapshot = segments.snapshot_open(segment_of(w), source="api", actor="test")
+    segments.snapshot_add(snapshot, users_body(2)["users"])
+    return segments.snapshot_commit(snapshot, actor="test") if commit else snapshot
+
+
+def snapshot_path(w: World, snapshot, action: str = "") -> str:
+    return f"/api/v1/segments/{snapshot.segment_id}/snapshots/{snapshot.pk}/{action}"
 
 
 def _faulty_pinterest(w: World) -> None:
@@ -247,6 +281,22 @@ SPECIFIC = {
     ("steps_records_list", 409): lambda w: Call("get", f"/api/v1/steps/{w.delay_step.pk}/records/"),
     ("steps_retry_errored", 409): lambda w: Call("post", f"/api/v1/steps/{w.delay_step.pk}/retry-errored/"),
     ("steps_preview", 409): lambda w: Call("post", f"/api/v1/steps/{w.delay_step.pk}/preview/", body=users_body(1)),
+    ("segments_create", 409): lambda w: (segment_of(w), Call(
+        "post", "/api/v1/segments/", body={"step": w.active_step.pk}))[-1],
+    ("segments_snapshots_members_create", 409): lambda w: Call(
+        "post", snapshot_path(w, snapshot_of(w, commit=True), "members/"), body={"members": users_body(1)["users"]}),
+    ("segments_snapshots_members_create", 422): lambda w: (lambda snapshot: (
+        w.send(Call("post", snapshot_path(w, snapshot, "members/"), body={"members": users_body(2)["users"]},
+                    headers={"Idempotency-Key": "k-1"})),
+        Call("post", snapshot_path(w, snapshot, "members/"), body={"members": users_body(3)["users"]},
+             headers={"Idempotency-Key": "k-1"}))[-1])(snapshot_of(w)),
+    ("segments_snapshots_commit", 202): lambda w: (  # a snapshot too large to commit within the request
+        setattr(w.fixture("settings"), "SEGMENT_COMMIT_INLINE_ROWS", 1),
+        Call("post", snapshot_path(w, snapshot_of(w), "commit/"), body={}))[-1],
+    ("segments_snapshots_commit", 409): lambda w: Call(
+        "post", snapshot_path(w, snapshot_of(w, commit=True), "commit/"), body={}),
+    ("segments_snapshots_discard", 409): lambda w: Call(
+        "post", snapshot_path(w, snapshot_of(w, commit=True), "discard/")),
 }
 
 # Shapes one call per status would miss: (name, operation, status, scenario).
@@ -290,9 +340,15 @@ VARIANTS = [
 
 def generic(operation_id: str, status: int, w: World, settings) -> tuple[Call, APIClient | None] | None:
     """The errors every operation of a kind can answer, made from its success call."""
-    if status not in (400, 401, 404, 413, 415, 429):
+    if status not in (400, 401, 403, 404, 413, 415, 429):
         return None
     call = SUCCESS[operation_id](w)
+    if status == 403:
+        # A key whose scope does not cover the operation: `entries` reads nothing, `read` writes nothing.
+        from integrations.api_keys import api_key_create
+
+        scope = "entries" if call.method == "get" else "read"
+        return call, client_with_key(api_key_create(workspace=w.acme, name="narrow", scope=scope)[1])
     if status == 400:
         call.query = {**call.query, "bogus": "1"}  # an unknown query parameter
     elif status == 401:
@@ -337,10 +393,10 @@ def test_the_answer_validates_strictly(operation_id, status, scenario, request, 
     client = None
     if scenario is not None:
         call = scenario(w)
-    elif status < 300:
-        call = SUCCESS[operation_id](w)
     elif (operation_id, status) in SPECIFIC:
         call = SPECIFIC[(operation_id, status)](w)
+    elif status < 300:
+        call = SUCCESS[operation_id](w)
     else:
         made = generic(operation_id, status, w, settings)
         if made is None:
@@ -352,7 +408,7 @@ def test_the_answer_validates_strictly(operation_id, status, scenario, request, 
 
     assert response.status_code == status, response.content[:500]
     validate(call, response, request_too=status < 300)
-    if status == 202 and scenario is not None:
+    if status == 202 and scenario is not None and operation_id == "canvas_entries_create":
         assert response["Idempotent-Replayed"] == "true"
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from audiences import services
-from audiences.models import Audience, Step
+from audiences.models import Audience, Canvas, Step, SyncRecord
 from tests.api_support import _fresh_throttle_counts, acme_api, error_of, pinterest_audience  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -149,20 +149,49 @@ def test_it_changes_a_delay(acme_api, draft):
     assert response.status_code == 400
 
 
-def test_steps_of_a_launched_canvas_cannot_change(acme_api, add_canvas):
+def test_a_live_step_refuses_what_would_split_its_users_and_says_why(acme_api, add_canvas):
     step = add_canvas.steps.get()
-    for response in (
-        acme_api.patch(f"/api/v1/steps/{step.pk}/", {"action": "remove"}, format="json"),
-        acme_api.delete(f"/api/v1/steps/{step.pk}/"),
-        acme_api.post(steps_url(add_canvas), {"kind": "delay", "delay_seconds": 60}, format="json"),
-    ):
+    refusals = {
+        "action": acme_api.patch(f"/api/v1/steps/{step.pk}/", {"action": "remove"}, format="json"),
+        "audience": acme_api.patch(f"/api/v1/steps/{step.pk}/", {"audience": {"new": "Other"}}, format="json"),
+    }
+    for field, response in refusals.items():
+        assert response.status_code == 409, (field, response.json())
+        assert error_of(response)["code"] == "not_allowed"
+        assert error_of(response)["message"].startswith(f"A live step keeps its {field}")
+    for response in (acme_api.delete(f"/api/v1/steps/{step.pk}/"),
+                     acme_api.post(steps_url(add_canvas), {"kind": "delay", "delay_seconds": 60}, format="json")):
         assert response.status_code == 409
-        error = error_of(response)
-        assert error["code"] == "not_allowed"
-        assert error["message"] == "Stop the canvas before changing its steps."
+        assert error_of(response)["message"] == "Stop the canvas before changing its steps."
     step.refresh_from_db()
     assert step.action == Step.Action.ADD
     assert add_canvas.steps.count() == 1
+
+
+def test_a_live_step_takes_a_new_name_and_match_fields_for_users_who_enter_next(acme_api, add_canvas):
+    step = add_canvas.steps.get()
+    same_action = acme_api.patch(f"/api/v1/steps/{step.pk}/", {"action": "add", "name": "Buyers"}, format="json")
+    assert same_action.status_code == 200  # a value sent again unchanged is not a change
+    changed = acme_api.patch(f"/api/v1/steps/{step.pk}/", {"match_fields": ["ios_idfa"]}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["match_fields"] == ["ios_idfa"] and changed.json()["name"] == "Buyers"
+
+    entered = acme_api.post(f"/api/v1/canvases/{add_canvas.pk}/entries/", {"users": [
+        {"external_id": "e1", "email": "ann@example.com"},
+        {"external_id": "e2", "email": "bob@example.com", "ios_idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"}]},
+        format="json")
+    assert entered.status_code in (200, 202)
+    records = {r.external_id: r for r in SyncRecord.objects.filter(step=step)}
+    assert records["e1"].state == SyncRecord.State.NOT_SYNCED  # an email alone no longer matches
+    assert records["e2"].state == SyncRecord.State.PENDING and not records["e2"].email_hash
+
+
+def test_a_live_delay_takes_a_new_wait_for_users_who_reach_it_next(acme_api, add_canvas):
+    Canvas.objects.filter(pk=add_canvas.pk).update(status=Canvas.Status.DRAFT)  # steps are added before a launch
+    delay = services.step_create_delay(canvas=Canvas.objects.get(pk=add_canvas.pk), seconds=60)
+    Canvas.objects.filter(pk=add_canvas.pk).update(status=Canvas.Status.ACTIVE)
+    response = acme_api.patch(f"/api/v1/steps/{delay.pk}/", {"delay_seconds": 3600}, format="json")
+    assert response.status_code == 200 and response.json()["delay_seconds"] == 3600
 
 
 def test_it_deletes_a_step_of_a_draft_canvas(acme_api, draft):

@@ -80,7 +80,7 @@ def test_an_audience_deleted_on_pinterest_is_recreated_from_its_list(sandbox, ad
 
 
 def test_an_existing_audience_is_used_through_its_customer_list(sandbox, acme, ad_account, connection):
-    from integrations.services import client_for
+    from integrations.services.tokens import client_for
 
     client = client_for(connection)
     made = client.customer_list_create(ad_account.pinterest_id, name="CRM export", list_type="EMAIL",

@@ -69,7 +69,7 @@ def wire(sandbox):
     def hook(response, *args, **kwargs):
         captured.append(response)
 
-    session = pinterest._session()
+    session = pinterest.http_session()
     session.hooks["response"].append(hook)
     yield captured
     session.hooks["response"].remove(hook)
@@ -124,7 +124,7 @@ def hashes(n: int) -> list[str]:
 @pytest.fixture
 def api(connection):
     """The client as the service uses it: the connection's token through the shared limiter."""
-    from integrations.services import client_for
+    from integrations.services.tokens import client_for
 
     return client_for(connection)
 

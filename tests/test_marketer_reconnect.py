@@ -8,7 +8,7 @@ from audiences import services
 from audiences.models import Canvas
 from integrations.models import AdAccount
 from integrations.pinterest.client import TokenSet
-from integrations.services import connection_connect, connection_disconnect
+from integrations.services.connections import connection_connect, connection_disconnect
 
 
 def connect_as(acme, sandbox, username: str, ad_accounts: int = 1):

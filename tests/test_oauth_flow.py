@@ -226,7 +226,7 @@ def test_a_state_works_once(marketer, sandbox, pinterest_account):
 
 
 def test_a_state_started_by_someone_else_is_refused(client, marketer, alice, sandbox, pinterest_account, acme):
-    from integrations.services import user_create_marketer
+    from integrations.services.workspaces import user_create_marketer
 
     back = local_path(press(start_connect(marketer), "allow", username="acme-ads"))
     bob = user_create_marketer(workspace=acme, username="bob", password="bob-password-1")
@@ -284,7 +284,7 @@ def test_a_superuser_sees_every_workspace(client, superuser, acme):
 
 
 def test_an_invalid_connection_says_why_and_what_to_do(marketer, connection):
-    from integrations.services import connection_mark_invalid
+    from integrations.services.connections import connection_mark_invalid
 
     connection_mark_invalid(connection=connection, reason="Pinterest refused the token (Authentication failed.).")
 

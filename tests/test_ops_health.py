@@ -27,7 +27,7 @@ def test_it_is_healthy_with_nothing_to_send(add_canvas):
     status, body = healthz()
     assert status == 200, body
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "broker", "sender", "oldest_due"}
+    assert set(body["checks"]) == {"database", "broker", "sender", "oldest_due", "retention"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
     assert body["checks"]["oldest_due"]["age_seconds"] == 0
 

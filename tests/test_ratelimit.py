@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings as django_settings
 
-from integrations import services
+from integrations.services.tokens import client_for
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
 
@@ -32,7 +32,7 @@ import django
 django.setup()
 
 from integrations.models import PinterestConnection
-from integrations.services import client_for
+from integrations.services.tokens import client_for
 
 client = client_for(PinterestConnection.objects.get(pk=int(sys.argv[1])))
 print("ready", flush=True)
@@ -114,7 +114,7 @@ def test_three_processes_sharing_a_token_never_exceed_7_requests_in_any_second(c
 @pytest.mark.django_db(transaction=True)
 def test_a_429_pauses_every_client_of_the_token(connection, sandbox):
     sandbox.state.fail_next(1, 429)  # with Retry-After: 1
-    first, second = services.client_for(connection), services.client_for(connection)
+    first, second = client_for(connection), client_for(connection)
 
     with pytest.raises(pinterest.RateLimited) as limited:
         first.user_account()
@@ -129,7 +129,7 @@ def test_a_429_pauses_every_client_of_the_token(connection, sandbox):
 def test_a_429_without_retry_after_pauses_one_second(connection, sandbox):
     sandbox.state.retry_after_on_429 = False
     sandbox.state.fail_next(1, 429)
-    client = services.client_for(connection)
+    client = client_for(connection)
 
     try:
         with pytest.raises(pinterest.RateLimited) as limited:

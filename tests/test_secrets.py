@@ -11,7 +11,9 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 
-from integrations import crypto, services
+from integrations import crypto
+from integrations.services.connections import connection_connect
+from integrations.services.tokens import connection_refresh, with_pinterest
 from integrations.models import PinterestConnection
 from integrations.pinterest.client import TokenSet
 
@@ -57,7 +59,7 @@ def test_a_wrong_key_never_sends_the_ciphertext_to_pinterest(connection, sandbox
     before = len(sandbox.state.requests_log())
 
     with pytest.raises(crypto.TokenDecryptionError):
-        services.with_pinterest(PinterestConnection.objects.get(pk=connection.pk), lambda client: client.user_account())
+        with_pinterest(PinterestConnection.objects.get(pk=connection.pk), lambda client: client.user_account())
 
     assert len(sandbox.state.requests_log()) == before
 
@@ -72,7 +74,7 @@ def test_rotate_token_key_re_encrypts_every_token_with_the_first_key(
 ):
     other_user = sandbox.state.create_user(username="globex-ads", ad_accounts=1)
     other_tokens = sandbox.state.issue_tokens(other_user["id"])
-    services.connection_connect(workspace=globex, tokens=token_set(other_tokens))
+    connection_connect(workspace=globex, tokens=token_set(other_tokens))
     before = dict(PinterestConnection.objects.values_list("pk", "access_token_encrypted"))
     newest = new_key()
     settings.TOKEN_ENCRYPTION_KEYS = [newest, *crypto.configured_keys()]
@@ -89,7 +91,7 @@ def test_rotate_token_key_re_encrypts_every_token_with_the_first_key(
     after = dict(PinterestConnection.objects.values_list("pk", "access_token_encrypted"))
     assert all(after[pk] != before[pk] for pk in before)
     # And the service still talks to Pinterest with the rotated token.
-    assert services.with_pinterest(acme_connection, lambda client: client.user_account()).username == "acme-ads"
+    assert with_pinterest(acme_connection, lambda client: client.user_account()).username == "acme-ads"
 
 
 def test_rotate_token_key_names_the_connections_no_key_opens_and_rotates_the_rest(
@@ -97,7 +99,7 @@ def test_rotate_token_key_names_the_connections_no_key_opens_and_rotates_the_res
 ):
     settings.TOKEN_ENCRYPTION_KEYS = [lost_key := new_key()]
     other_user = sandbox.state.create_user(username="globex-ads", ad_accounts=1)
-    services.connection_connect(workspace=globex, tokens=token_set(sandbox.state.issue_tokens(other_user["id"])))
+    connection_connect(workspace=globex, tokens=token_set(sandbox.state.issue_tokens(other_user["id"])))
     newest = new_key()
     settings.TOKEN_ENCRYPTION_KEYS = [newest, crypto.derived_default_key()]  # lost_key is not configured
 
@@ -112,8 +114,8 @@ def test_rotate_token_key_names_the_connections_no_key_opens_and_rotates_the_res
 
 @pytest.mark.django_db(transaction=True)
 def test_no_token_is_in_the_database_in_plain_text(acme, sandbox, pinterest_user):
-    connection = services.connection_connect(workspace=acme, tokens=token_set(pinterest_user["tokens"]))
-    refreshed = services.connection_refresh(connection=connection)  # the rotated pair is stored too
+    connection = connection_connect(workspace=acme, tokens=token_set(pinterest_user["tokens"]))
+    refreshed = connection_refresh(connection=connection)  # the rotated pair is stored too
     secrets = [
         pinterest_user["tokens"]["access_token"],
         pinterest_user["tokens"]["refresh_token"],

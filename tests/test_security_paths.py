@@ -25,10 +25,10 @@ from django.urls import reverse
 
 from audiences import services
 from audiences.models import Audience, Step
-from integrations import services as integration_services
+from integrations.services.connections import connection_connect
+from integrations.services.tokens import client_for
 from integrations.models import PinterestConnection
 from integrations.pinterest import client as pinterest
-from integrations.pinterest.sandbox import server as sandbox_server_module
 from tests.api_support import _fresh_throttle_counts, acme_api, error_of, pinterest_audience  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -62,17 +62,16 @@ NOT_IDS = [
 
 
 @pytest.fixture
-def wire(sandbox, monkeypatch):
+def wire(sandbox):
     """Every request line that reaches the sandbox, as (method, raw path), whatever its route."""
     seen: list[tuple[str, str]] = []
-    dispatch = sandbox_server_module.Handler._dispatch
 
-    def recording(handler, method):
-        seen.append((method, handler.path))
-        return dispatch(handler, method)
+    def recording(received):
+        seen.append((received.method, received.path))
 
-    monkeypatch.setattr(sandbox_server_module.Handler, "_dispatch", recording)
-    return seen
+    sandbox.state.observers.append(recording)
+    yield seen
+    sandbox.state.observers.remove(recording)
 
 
 def documented_operations() -> dict[str, tuple[str, re.Pattern]]:
@@ -110,7 +109,7 @@ def draft(acme, ad_account):
 @pytest.mark.parametrize("bad", NOT_IDS)
 def test_the_client_refuses_an_id_that_is_not_one_before_any_request(connection, ad_account, wire, bad):
     good = ad_account.pinterest_id
-    client = integration_services.client_for(connection)
+    client = client_for(connection)
     calls = [
         lambda: client.audience_get(bad, "1"),
         lambda: client.audience_get(good, bad),
@@ -131,12 +130,12 @@ def test_the_client_refuses_an_id_that_is_not_one_before_any_request(connection,
 
 
 def test_the_client_takes_only_path_templates(connection, wire):
-    client = integration_services.client_for(connection)
+    # Every call of the client builds its path here (the one way to a Pinterest path).
     for path in ["/ad_accounts/../user_account", "/ad_accounts/123/audiences", "/user_account?x=1", "user_account"]:
         with pytest.raises(pinterest.RequestError):
-            client._call("GET", path)
+            pinterest.api_path(path)
     with pytest.raises(pinterest.RequestError):  # a placeholder left unfilled
-        client._call("GET", "/ad_accounts/{ad_account_id}/audiences")
+        pinterest.api_path("/ad_accounts/{ad_account_id}/audiences")
     assert wire == []
     assert pinterest.api_path("/ad_accounts/{ad_account_id}/audiences/{audience_id}",
                               ad_account_id="549755813599", audience_id="42") == "/ad_accounts/549755813599/audiences/42"
@@ -160,7 +159,7 @@ def test_ad_accounts_pinterest_lists_are_checked_too(acme, sandbox, pinterest_us
     tokens = pinterest_user["tokens"]
 
     with pytest.raises(pinterest.TransientError):
-        integration_services.connection_connect(workspace=acme, tokens=pinterest.TokenSet(
+        connection_connect(workspace=acme, tokens=pinterest.TokenSet(
             tokens["access_token"], tokens["refresh_token"], None, None, ""))
 
     assert operations_of(wire) == ["user_account/get", "ad_accounts/list"]

@@ -18,10 +18,10 @@ from django.db import connection as db_connection
 from django.db import connections
 from django.utils import timezone
 
-from integrations import services
+from integrations.services.connections import connection_connect
+from integrations.services.tokens import connection_refresh, with_pinterest
 from integrations.models import PinterestConnection
 from integrations.pinterest import client as pinterest
-from integrations.pinterest.sandbox import server as sandbox_server_module
 
 
 def reload(connection: PinterestConnection) -> PinterestConnection:
@@ -33,18 +33,18 @@ def token_calls(sandbox) -> list[dict]:
 
 
 @pytest.fixture
-def at_token_request(sandbox, monkeypatch):
+def at_token_request(sandbox):
     """Runs the callbacks appended to it inside the sandbox, as the token request arrives."""
     callbacks: list = []
-    answer = sandbox_server_module.Handler._token
 
-    def observed(handler, raw):
-        for callback in callbacks:
-            callback()
-        return answer(handler, raw)
+    def observed(received):
+        if received.path.endswith("/oauth/token"):
+            for callback in callbacks:
+                callback()
 
-    monkeypatch.setattr(sandbox_server_module.Handler, "_token", observed)
-    return callbacks
+    sandbox.state.observers.append(observed)
+    yield callbacks
+    sandbox.state.observers.remove(observed)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,7 +63,7 @@ def test_no_transaction_is_open_while_pinterest_answers_the_refresh(connection, 
 
     at_token_request.append(lambda: _in_thread(look))
 
-    refreshed = services.connection_refresh(connection=connection)
+    refreshed = connection_refresh(connection=connection)
 
     assert len(seen) == 1
     in_atomic, owner, until = seen[0]
@@ -81,7 +81,7 @@ def test_a_401_refresh_holds_no_transaction_either(connection, sandbox, at_token
     at_token_request.append(lambda: seen.append(service_connection.in_atomic_block))
     sandbox.state.expire(connection.access_token)
 
-    assert services.with_pinterest(connection, lambda client: client.user_account()).username == "acme-ads"
+    assert with_pinterest(connection, lambda client: client.user_account()).username == "acme-ads"
     assert seen == [False]
 
 
@@ -92,8 +92,17 @@ def test_a_caller_that_finds_the_lease_taken_waits_and_uses_the_new_token(connec
         refresh_lease_owner="another-process", refresh_lease_until=timezone.now() + timedelta(seconds=30)
     )
 
+    found_taken = threading.Event()
+
+    def watch_the_lease(execute, sql, params, many, context):
+        # The caller's conditional UPDATE that takes the lease, finding it held: it now waits.
+        result = execute(sql, params, many, context)
+        if sql.startswith("UPDATE") and "refresh_lease_owner" in sql and context["cursor"].rowcount == 0:
+            found_taken.set()
+        return result
+
     def the_other_process_finishes():
-        time.sleep(0.5)
+        assert found_taken.wait(10), "the caller never tried to take the lease"
         fresh = sandbox.state.refresh(refresh_token=old.refresh_token)
         row = reload(connection)
         row.set_tokens(access_token=fresh["access_token"], refresh_token=fresh["refresh_token"])
@@ -106,14 +115,16 @@ def test_a_caller_that_finds_the_lease_taken_waits_and_uses_the_new_token(connec
     other = threading.Thread(target=the_other_process_finishes)
     started = time.monotonic()
     other.start()
-    result = services.connection_refresh(connection=old, seen_access_token_ciphertext=old.access_token_encrypted)
+    with db_connection.execute_wrapper(watch_the_lease):
+        result = connection_refresh(connection=old, seen_access_token_ciphertext=old.access_token_encrypted)
     other.join(10)
 
-    assert 0.4 < time.monotonic() - started < 5
+    assert found_taken.is_set()  # it waited for the lease, and did not refresh on its own
+    assert time.monotonic() - started < 5
     assert result.access_token != old.access_token
     assert result.access_token == reload(connection).access_token
     assert token_calls(sandbox) == []  # the service did not spend the rotated refresh token again
-    assert services.with_pinterest(result, lambda client: client.user_account()).username == "acme-ads"
+    assert with_pinterest(result, lambda client: client.user_account()).username == "acme-ads"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -122,7 +133,7 @@ def test_a_lease_whose_holder_died_runs_out_and_the_refresh_goes_ahead(connectio
         refresh_lease_owner="a-dead-worker", refresh_lease_until=timezone.now() - timedelta(seconds=1)
     )
 
-    refreshed = services.connection_refresh(connection=reload(connection))
+    refreshed = connection_refresh(connection=reload(connection))
 
     assert refreshed.access_token != connection.access_token
     assert [r["status"] for r in token_calls(sandbox)] == [200]
@@ -135,7 +146,7 @@ def test_a_lease_that_is_not_given_back_in_time_is_a_transient_error(connection,
     )
 
     with pytest.raises(pinterest.TransientError, match="Another process is refreshing"):
-        services.connection_refresh(connection=reload(connection), wait_seconds=0.3)
+        connection_refresh(connection=reload(connection), wait_seconds=0.3)
 
     assert token_calls(sandbox) == []
     assert reload(connection).status == PinterestConnection.Status.VALID
@@ -146,7 +157,7 @@ def test_a_refused_refresh_gives_the_lease_back(connection, sandbox, pinterest_u
     sandbox.state.revoke_user(pinterest_user["user"]["id"])
 
     with pytest.raises(pinterest.AuthError):
-        services.connection_refresh(connection=reload(connection))
+        connection_refresh(connection=reload(connection))
 
     assert (reload(connection).refresh_lease_owner, reload(connection).refresh_lease_until) == ("", None)
 
@@ -156,13 +167,13 @@ def test_reconnecting_during_a_refresh_keeps_the_new_grant(connection, sandbox, 
     fresh = sandbox.state.issue_tokens(pinterest_user["user"]["id"])
 
     def reconnect():
-        services.connection_connect(workspace=connection.workspace, tokens=pinterest.TokenSet(
+        connection_connect(workspace=connection.workspace, tokens=pinterest.TokenSet(
             fresh["access_token"], fresh["refresh_token"], fresh.get("expires_in"), None, ""))
         connections.close_all()
 
     at_token_request.append(lambda: _in_thread(reconnect))
 
-    result = services.connection_refresh(connection=reload(connection))
+    result = connection_refresh(connection=reload(connection))
 
     assert result.access_token == fresh["access_token"] == reload(connection).access_token
     assert reload(connection).refresh_lease_owner == ""

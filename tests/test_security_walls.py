@@ -15,6 +15,7 @@ the sweep over every door rather than a list kept by hand.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -25,11 +26,12 @@ from django.urls import reverse
 from audiences import services
 from audiences.models import Canvas, Step, SyncRecord
 from audiences.sending.pump import send_due_now
-from integrations import services as integration_services
+from audiences.services import imports, segments
+from integrations.services.connections import ConnectionUnusable
+from integrations.services.tokens import connection_refresh, with_pinterest
 from integrations.admin import WorkspaceScopedAdmin
 from integrations.api_keys import api_key_create
 from integrations.models import PinterestConnection
-from integrations.pinterest.sandbox import server as sandbox_server_module
 from tests.api_support import _fresh_throttle_counts, acme_api, error_of, globex_api  # noqa: F401
 from tests.conftest import make_users
 from tests.test_api_tenancy import acme_objects  # noqa: F401
@@ -56,8 +58,11 @@ def api_operations_with_ids(client) -> list[tuple[str, str]]:
 
 def test_every_api_operation_with_an_id_answers_404_to_another_workspace(globex_api, acme_objects):  # noqa: F811
     erasure = services.erasure_request(workspace=acme_objects["canvas"].workspace, external_id="user-4")
+    segment = segments.segment_create(step=acme_objects["step"], name="Acme segment")
+    snapshot = segments.snapshot_open(segment, source="api", actor="acme")
     ids = {"/api/v1/canvases/": acme_objects["draft"].pk, "/api/v1/steps/": acme_objects["delay"].pk,
-           "/api/v1/ad-accounts/": acme_objects["ad_account"].pinterest_id, "/api/v1/privacy-requests/": erasure.pk}
+           "/api/v1/ad-accounts/": acme_objects["ad_account"].pinterest_id, "/api/v1/privacy-requests/": erasure.pk,
+           "/api/v1/segments/": segment.pk}
     live = {"/api/v1/canvases/{id}/entries/": acme_objects["canvas"].pk,
             "/api/v1/canvases/{id}/stop/": acme_objects["canvas"].pk,
             "/api/v1/steps/{id}/records/": acme_objects["step"].pk,
@@ -68,13 +73,15 @@ def test_every_api_operation_with_an_id_answers_404_to_another_workspace(globex_
 
     for method, path in operations:
         target = live.get(path) or next(value for prefix, value in ids.items() if path.startswith(prefix))
-        url = path.replace("{id}", str(target))
+        url = re.sub(r"\{snapshot\w*\}", str(snapshot.pk), path.replace("{id}", str(target)))
         response = getattr(globex_api, method)(url, bodies.get(method), format="json")
         assert response.status_code == 404, (method, url, response.status_code)
         assert error_of(response)["code"] == "not_found"
 
     assert SyncRecord.objects.count() == 5
     assert Canvas.objects.get(pk=acme_objects["draft"].pk).name == "Acme draft"
+    snapshot.refresh_from_db()
+    assert (snapshot.state, snapshot.members) == ("open", 0)
     assert Step.objects.filter(canvas__workspace=acme_objects["canvas"].workspace).count() == 2
 
 
@@ -92,6 +99,10 @@ def acme_world(acme, alice, ad_account, add_canvas, sandbox):
     services.alert_settings_update(workspace=acme, emails=["ops@acme.test"])
     from audiences.models import Incident
     Incident.objects.create(workspace=acme, kind=Incident.Kind.STEP_ERRORED, key="step:0", summary="Errored users")
+    # A segment on the add step, and an upload of two users.
+    segments.segment_create(step=add_canvas.steps.get(), name="Acme segment")
+    imports.import_create(workspace=acme, kind="entries", canvas=add_canvas, file_name="two.csv",
+                          file=io.BytesIO(b"external_id,email\nu-1,a@example.com\nu-2,b@example.com\n"))
     return {"canvas": add_canvas, "step": add_canvas.steps.get()}
 
 
@@ -146,19 +157,17 @@ def test_the_workspace_admin_is_for_superusers_only(client, charlie, acme):
 
 
 @pytest.fixture
-def wire(sandbox, monkeypatch):
+def wire(sandbox):
     """Every request Pinterest (the sandbox) receives: method, path, headers and body."""
     seen: list[dict] = []
-    read_body = sandbox_server_module.Handler._body
 
-    def recording(handler):
-        raw = read_body(handler)
-        seen.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
-                     "body": raw.decode("utf-8", "replace")})
-        return raw
+    def recording(received):
+        seen.append({"method": received.method, "path": received.path, "headers": received.headers,
+                     "body": received.body.decode("utf-8", "replace")})
 
-    monkeypatch.setattr(sandbox_server_module.Handler, "_body", recording)
-    return seen
+    sandbox.state.observers.append(recording)
+    yield seen
+    sandbox.state.observers.remove(recording)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -179,10 +188,10 @@ def test_no_token_or_raw_identifier_is_stored_logged_or_sent_where_it_should_not
     services.users_enter(canvas=add_canvas, users=users[20:])
     sandbox.state.expire(connection.access_token)  # the next call meets a 401 and refreshes
     send_due_now()
-    refreshed = integration_services.connection_refresh(connection=PinterestConnection.objects.get(pk=connection.pk))
+    refreshed = connection_refresh(connection=PinterestConnection.objects.get(pk=connection.pk))
     sandbox.state.revoke_user(pinterest_user["user"]["id"])
-    with pytest.raises(integration_services.ConnectionUnusable):
-        integration_services.with_pinterest(refreshed, lambda client: client.user_account())
+    with pytest.raises(ConnectionUnusable):
+        with_pinterest(refreshed, lambda client: client.user_account())
     assert SyncRecord.objects.filter(state=SyncRecord.State.SYNCED).count() == 40
 
     # Every token Pinterest issued in this test: the first pair and each refresh's.

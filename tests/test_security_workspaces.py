@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from integrations.models import Workspace
-from integrations.services import InvalidWorkspace, workspace_add_member, workspace_create
+from integrations.services.workspaces import InvalidWorkspace, workspace_add_member, workspace_create
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +69,26 @@ def test_the_admin_refuses_it(client, superuser, slug):
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["slug"], errors
     assert not Workspace.objects.exists()
+
+
+def test_the_admin_refuses_a_name_the_service_refuses_and_records_a_rename(client, superuser, acme):
+    from audiences.models import AuditEvent
+
+    client.force_login(superuser)
+    url = reverse("admin:integrations_workspace_change", args=[acme.pk])
+    form = {"slug": acme.slug, "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
+
+    refused = client.post(url, {**form, "name": "Acme\x07Corp"})
+    assert refused.status_code == 200
+    assert "control characters" in str(refused.context["adminform"].form.errors)
+    acme.refresh_from_db()
+    assert acme.name == "Acme"
+
+    assert client.post(url, {**form, "name": "Acme Corporation"}).status_code == 302
+    acme.refresh_from_db()
+    assert acme.name == "Acme Corporation"
+    assert AuditEvent.objects.filter(workspace=acme, action="workspace.update").count() == 1
 
 
 def test_a_workspace_stored_with_a_bad_slug_is_repaired_and_the_lists_answer_again(client, superuser, alice, acme):

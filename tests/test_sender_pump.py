@@ -13,7 +13,7 @@ from audiences import metrics, services
 from audiences.models import StepCount, SyncRecord
 from audiences.sending import pump
 from integrations.pinterest.client import TokenSet
-from integrations.services import connection_connect
+from integrations.services.connections import connection_connect
 from tests.conftest import make_users
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

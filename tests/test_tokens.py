@@ -12,7 +12,8 @@ from django.db import connection as db_connection
 from audiences import services as audience_services
 from audiences.sending.pump import send_due_now
 from audiences.metrics import step_metrics
-from integrations import services
+from integrations.services.connections import ConnectionUnusable, connection_connect, connection_disconnect
+from integrations.services.tokens import connections_refresh_expiring, with_pinterest
 from integrations.models import PinterestConnection
 from integrations.pinterest import client as pinterest
 from integrations.pinterest.client import TokenSet
@@ -47,10 +48,10 @@ def test_the_hourly_refresh_renews_tokens_before_they_expire_and_keeps_the_rotat
 ):
     old_refresh = connection.refresh_token
     old_access = connection.access_token
-    assert services.connections_refresh_expiring() == 0  # thirty days left: nothing to do yet
+    assert connections_refresh_expiring() == 0  # thirty days left: nothing to do yet
 
     with time_machine.travel(connection.access_token_expires_at - timedelta(days=1), tick=True):
-        assert services.connections_refresh_expiring() == 1
+        assert connections_refresh_expiring() == 1
 
         renewed = reload(connection)
         assert renewed.access_token != old_access
@@ -60,15 +61,15 @@ def test_the_hourly_refresh_renews_tokens_before_they_expire_and_keeps_the_rotat
         # The old refresh token is spent at Pinterest; the stored one still works.
         with pytest.raises(pinterest.RequestError):
             pinterest.refresh_tokens(refresh_token=old_refresh)
-        assert services.with_pinterest(renewed, lambda client: client.user_account()).username == "acme-ads"
-        assert services.connections_refresh_expiring() == 0
+        assert with_pinterest(renewed, lambda client: client.user_account()).username == "acme-ads"
+        assert connections_refresh_expiring() == 0
 
 
 def test_a_refused_scheduled_refresh_marks_the_connection_for_reconnecting(connection, sandbox, pinterest_user):
     sandbox.state.revoke_user(pinterest_user["user"]["id"])
 
     with time_machine.travel(connection.access_token_expires_at - timedelta(hours=1), tick=True):
-        assert services.connections_refresh_expiring() == 0
+        assert connections_refresh_expiring() == 0
 
     renewed = reload(connection)
     assert renewed.status == PinterestConnection.Status.INVALID
@@ -83,11 +84,11 @@ def test_a_connection_no_key_opens_does_not_stop_the_others_from_refreshing(conn
     working_keys = crypto.configured_keys()
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # a key this deployment will lose
     other = sandbox.state.create_user(username="globex-ads", ad_accounts=1)
-    services.connection_connect(workspace=globex, tokens=token_set(sandbox.state.issue_tokens(other["id"])))
+    connection_connect(workspace=globex, tokens=token_set(sandbox.state.issue_tokens(other["id"])))
     settings.TOKEN_ENCRYPTION_KEYS = working_keys
 
     with time_machine.travel(connection.access_token_expires_at - timedelta(hours=1), tick=True):
-        assert services.connections_refresh_expiring() == 1
+        assert connections_refresh_expiring() == 1
 
     assert reload(connection).last_refreshed_at is not None
 
@@ -99,7 +100,7 @@ def test_an_expired_token_gets_one_refresh_and_one_retry(connection, sandbox):
     sandbox.state.expire(connection.access_token)
     before = len(sandbox.state.requests_log())
 
-    account = services.with_pinterest(connection, lambda client: client.user_account())
+    account = with_pinterest(connection, lambda client: client.user_account())
 
     assert account.username == "acme-ads"
     made = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.state.requests_log()[before:]]
@@ -112,7 +113,7 @@ def test_after_a_refresh_the_callers_connection_uses_the_new_token(connection, s
     before = len(sandbox.state.requests_log())
 
     for _ in range(3):  # a sender sending three chunks with one connection object
-        services.with_pinterest(connection, lambda client: client.user_account())
+        with_pinterest(connection, lambda client: client.user_account())
 
     made = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.state.requests_log()[before:]]
     assert made == [("user_account", 401), ("token", 200)] + [("user_account", 200)] * 3
@@ -124,8 +125,8 @@ def test_a_token_still_refused_after_the_refresh_marks_the_connection_invalid_an
     sandbox.state.fail_next(2, 401)  # the call and its retry
     before = len(sandbox.state.requests_log())
 
-    with pytest.raises(services.ConnectionUnusable) as refused:
-        services.with_pinterest(connection, lambda client: client.user_account())
+    with pytest.raises(ConnectionUnusable) as refused:
+        with_pinterest(connection, lambda client: client.user_account())
 
     made = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.state.requests_log()[before:]]
     assert made == [("user_account", 401), ("token", 200), ("user_account", 401)]
@@ -134,8 +135,8 @@ def test_a_token_still_refused_after_the_refresh_marks_the_connection_invalid_an
     assert "Reconnect Pinterest" in stored.last_error and "Reconnect Pinterest" in str(refused.value)
     assert stored.last_error_at is not None
 
-    with pytest.raises(services.ConnectionUnusable):
-        services.with_pinterest(stored, lambda client: client.user_account())
+    with pytest.raises(ConnectionUnusable):
+        with_pinterest(stored, lambda client: client.user_account())
     assert len(sandbox.state.requests_log()) == before + 3  # Pinterest was not called again
 
 
@@ -149,7 +150,7 @@ def test_concurrent_refreshes_spend_the_rotated_refresh_token_once(connection, s
     def worker(i: int) -> None:
         try:
             start.wait()
-            results[i] = services.with_pinterest(copies[i], lambda client: client.user_account())
+            results[i] = with_pinterest(copies[i], lambda client: client.user_account())
         except Exception as exc:  # noqa: BLE001 - reported below
             results[i] = exc
         finally:
@@ -165,7 +166,7 @@ def test_concurrent_refreshes_spend_the_rotated_refresh_token_once(connection, s
     assert len([r for r in calls(sandbox, "/oauth/token") if r["status"] == 200]) == 1
     stored = reload(connection)
     assert stored.status == PinterestConnection.Status.VALID
-    assert services.with_pinterest(stored, lambda client: client.user_account()).username == "acme-ads"
+    assert with_pinterest(stored, lambda client: client.user_account()).username == "acme-ads"
 
 
 # --- A revoked token mid-sync, then reconnecting -----------------------------------------------------
@@ -200,7 +201,7 @@ def test_a_token_revoked_mid_sync_holds_users_pending_and_reconnecting_sends_the
 
     fresh = sandbox.state.issue_tokens(pinterest_user["user"]["id"])
     with django_capture_on_commit_callbacks(execute=True):
-        services.connection_connect(workspace=add_canvas.workspace, tokens=token_set(fresh))
+        connection_connect(workspace=add_canvas.workspace, tokens=token_set(fresh))
     send_due_now()
 
     assert reload(connection).status == PinterestConnection.Status.VALID
@@ -212,7 +213,7 @@ def test_a_token_revoked_mid_sync_holds_users_pending_and_reconnecting_sends_the
 
 def test_disconnecting_holds_users_pending(add_canvas, sandbox, connection):
     step = add_canvas.steps.get()
-    services.connection_disconnect(connection=reload(connection))
+    connection_disconnect(connection=reload(connection))
     before = len(sandbox.state.requests_log())
 
     audience_services.users_enter(canvas=add_canvas, users=make_users(10))

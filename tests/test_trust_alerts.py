@@ -20,10 +20,7 @@ from audiences import services
 from audiences.models import AlertDelivery, Incident
 from integrations.models import Membership
 from integrations.pinterest.client import TokenSet
-from integrations.services import (
-    connection_connect,
-    connection_mark_invalid,
-)
+from integrations.services.connections import connection_connect, connection_mark_invalid
 from tests.api_support import acme_api, globex_api  # noqa: F401
 from tests.conftest import make_users
 
@@ -65,7 +62,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.ALERT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # webhooks may call no inside address unless allowed
     receiver = Receiver()
     yield receiver
     receiver.server.shutdown()

@@ -21,7 +21,7 @@ from audiences.models import (
     SyncRecord,
 )
 from audiences.sending.pump import send_due_now
-from integrations.services import connection_disconnect
+from integrations.services.connections import connection_disconnect
 from tests.api_support import acme_api, globex_api  # noqa: F401
 from tests.conftest import make_users
 
@@ -96,7 +96,7 @@ def test_an_erasure_survives_pinterest_being_unreachable_and_retries(sandbox, ac
     assert SyncRecord.objects.filter(external_id="user-2").exists()  # nothing deleted before Pinterest agreed
 
     from integrations.pinterest.client import TokenSet
-    from integrations.services import connection_connect
+    from integrations.services.connections import connection_connect
     user = next(iter(sandbox.state.users.values()))
     tokens = sandbox.state.issue_tokens(user.id)
     connection_connect(workspace=acme, tokens=TokenSet(

@@ -35,7 +35,7 @@ def test_old_records_go_and_the_figures_and_chart_stay_exact(sandbox, acme, add_
     assert (numbers.entered, numbers.synced, numbers.not_synced, numbers.pending) == (10, 6, 2, 2)
     assert SyncRecord.objects.count() == 10
 
-    deleted = services.retention_purge(batch=2)
+    deleted = services.retention_purge()
 
     assert deleted["sync_records"] == 6 and deleted["send_logs"] >= 1
     assert set(SyncRecord.objects.values_list("external_id", flat=True)) == {"user-10", "user-11", "user-20",
@@ -43,8 +43,8 @@ def test_old_records_go_and_the_figures_and_chart_stay_exact(sandbox, acme, add_
     assert SendLog.objects.exists()  # the recent ones
     assert step_metrics(step) == numbers
     assert step_hourly_series(step, hours=24 * 45) == chart
-    assert services.retention_purge() == {"sync_records": 0, "send_logs": 0, "privacy_requests": 0,
-                                          "audit_events": 0}
+    assert services.retention_purge() == {"sync_records": 0, "delay_records": 0, "send_logs": 0,
+                                          "audit_events": 0, "privacy_requests": 0}
 
 
 def test_the_age_is_a_setting_and_pending_and_errored_records_stay(settings, sandbox, add_canvas):

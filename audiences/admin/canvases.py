@@ -4,126 +4,45 @@ Scoped like integrations.admin: a marketer sees their workspaces' rows only
 and another workspace's canvas, step or audience answers 404. Every write
 calls audiences.services. CanvasAdmin.get_urls() adds its pages:
 
+    canvas/overview/                          which canvases need attention, each step's figures
     canvas/<id>/launch/                       POST: launch
-    canvas/<id>/stop/                         POST: stop
+    canvas/<id>/stop/                         Stop asks for confirmation; POST confirm=yes: stop
     canvas/step/<id>/                         the Audience Sync step editor
     canvas/step/<id>/pinterest-audiences/     JSON: search the ad account's Pinterest audiences
     canvas/step/<id>/analytics/               the seven numbers, chart, send log, errored users
-    canvas/step/<id>/retry/                   POST: retry errored users
+    canvas/step/<id>/retry/                   POST: retry errored users (of one cause, or all)
+    canvas/step/<id>/move/                    POST direction=up|down: reorder a draft's steps
+    canvas/step/<id>/refresh-size/            POST: read the step's audience on Pinterest now
     canvas/step/<id>/actalike/                POST: create an Actalike audience
 """
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audiences import services
 from audiences.admin.connection import connection_problem, page_problems
+from audiences.admin.overview import OverviewPages
+from audiences.admin.step_inline import StepInline
 from audiences.admin.step_pages import StepPages
 from audiences.admin.uploads import UploadPages
 from audiences.models import Canvas, Step
-from integrations.admin import WorkspaceScopedAdmin, user_workspaces, workspace_ids
-
-
-
-
-class StepInlineForm(forms.ModelForm):
-    class Meta:
-        model = Step
-        fields = ["kind", "name", "delay_seconds"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk and "kind" in self.fields:
-            # A step keeps its kind; delete it and add another instead.
-            self.fields["kind"].disabled = True
-        if "delay_seconds" not in self.fields:  # a live canvas's read-only steps
-            return
-        self.fields["delay_seconds"].help_text = "Delay steps only."
-        self.fields["delay_seconds"].label = "Delay (seconds)"
-        if self.instance.pk and self.instance.kind == Step.Kind.AUDIENCE_SYNC:
-            # A sync step has no delay: an empty cell, not a "0" to wonder about.
-            self.fields["delay_seconds"].widget = forms.NumberInput(attrs={"hidden": "hidden"})
-            self.fields["delay_seconds"].help_text = ""
-
-    def clean(self):
-        data = super().clean()
-        if data.get("kind") == Step.Kind.DELAY and not (data.get("delay_seconds") or 0) > 0:
-            self.add_error("delay_seconds", "A delay must be at least one second.")
-        return data
-
-
-class StepInline(admin.TabularInline):
-    model = Step
-    form = StepInlineForm
-    extra = 0
-    fields = ["kind", "name", "delay_seconds", "configuration", "pages"]
-    readonly_fields = ["configuration", "pages"]
-    ordering = ["position", "id"]
-    verbose_name = "step"
-    verbose_name_plural = "Steps (in order)"
-
-    def _editable(self, request, obj) -> bool:
-        if obj is not None and obj.status == Canvas.Status.ACTIVE:
-            return False
-        return request.user.is_superuser or bool(workspace_ids(request))
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or bool(workspace_ids(request))
-
-    def get_fields(self, request, obj=None):
-        if not self._editable(request, obj):
-            # Read-only: a delay shows in Configuration ("Wait 30 s"); a sync step has none to show.
-            return [f for f in self.fields if f != "delay_seconds"]
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return self._editable(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._editable(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._editable(request, obj)
-
-    @admin.display(description="Configuration")
-    def configuration(self, step):
-        if not step.pk:
-            return "Save, then configure."
-        if step.kind == Step.Kind.DELAY:
-            return f"Wait {step.delay_seconds} s"
-        fields = ", ".join(label for label, on in (
-            ("email", step.match_email), ("iOS IDFA", step.match_idfa), ("Android ad id", step.match_android_aid)
-        ) if on) or "no match field"
-        return format_html(
-            "{} · {}<br>{} · {}",
-            step.ad_account or "no ad account",
-            step.audience or "no audience",
-            step.get_action_display(),
-            fields,
-        )
-
-    @admin.display(description="")
-    def pages(self, step):
-        if not step.pk:
-            return ""
-        analytics = reverse("admin:audiences_step_analytics", args=[step.pk])
-        if step.kind != Step.Kind.AUDIENCE_SYNC:
-            return format_html('<a href="{}">Analytics</a>', analytics)
-        edit = reverse("admin:audiences_step_edit", args=[step.pk])
-        return format_html('<a href="{}" class="step-edit">Edit step</a> · <a href="{}">Analytics</a>', edit, analytics)
+from audiences.services import imports
+from audiences.services.overview import canvases_overview
+from audiences.services.step_order import step_move
+from integrations import roles
+from integrations.admin import WorkspaceScopedAdmin, adopt, user_workspaces
+from integrations.roles import Action
 
 
 @admin.register(Canvas)
-class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
-    member_can_add = True
-    member_can_change = True
-    member_can_delete = True
+class CanvasAdmin(OverviewPages, StepPages, UploadPages, WorkspaceScopedAdmin):
+    add_action = change_action = delete_action = Action.CANVAS_EDIT
     list_display = ["name", "workspace", "status_badge", "step_count", "launched_at"]
     list_display_links = ["name"]
     list_filter = ["status"]
@@ -169,8 +88,7 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
     # Writes go through the services.
 
     def save_model(self, request, obj, form, change):
-        from integrations.admin import adopt
-
+        self.require(request, Action.CANVAS_EDIT, obj)
         if change:
             services.canvas_update(canvas=obj, name=obj.name)
         else:
@@ -178,6 +96,7 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
 
     def save_formset(self, request, form, formset, change):
         canvas = form.instance
+        self.require(request, Action.CANVAS_EDIT, canvas)
         # What the admin's history message reads from a saved formset.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         try:
@@ -206,9 +125,12 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
             messages.error(request, str(exc))
 
     def delete_model(self, request, obj):
+        self.require(request, Action.CANVAS_EDIT, obj)
         services.canvas_delete(canvas=obj)
 
     def delete_queryset(self, request, queryset):
+        for canvas in queryset:
+            self.require(request, Action.CANVAS_EDIT, canvas)  # before any is deleted
         for canvas in queryset:
             try:
                 services.canvas_delete(canvas=canvas)
@@ -231,14 +153,21 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
         services.canvas_stop(canvas=canvas)
         messages.success(request, f"“{canvas}” is stopped: it takes no new users; users already in it are still sent.")
 
-    @admin.action(description="Launch the selected canvases")
+    def has_run_permission(self, request):
+        return request.user.is_superuser or self.member_may(request, Action.CANVAS_RUN)
+
+    @admin.action(description="Launch the selected canvases", permissions=["run"])
     def launch_selected(self, request, queryset):
+        for canvas in queryset:
+            self.require(request, Action.CANVAS_RUN, canvas)  # before any is launched
         for canvas in queryset:
             if canvas.status != Canvas.Status.ACTIVE:
                 self._launch(request, canvas)
 
-    @admin.action(description="Stop the selected canvases")
+    @admin.action(description="Stop the selected canvases", permissions=["run"])
     def stop_selected(self, request, queryset):
+        for canvas in queryset:
+            self.require(request, Action.CANVAS_RUN, canvas)  # before any is stopped
         for canvas in queryset.filter(status=Canvas.Status.ACTIVE):
             self._stop(request, canvas)
 
@@ -247,6 +176,8 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path("overview/", wrap(self.overview_view), name="audiences_canvas_overview"),
+            path("overview/alerts/", wrap(self.alerts_mine_view), name="audiences_alerts_mine"),
             path("<int:canvas_id>/launch/", wrap(self.launch_view), name="audiences_canvas_launch"),
             path("<int:canvas_id>/stop/", wrap(self.stop_view), name="audiences_canvas_stop"),
             path("<int:canvas_id>/upload/", wrap(self.canvas_upload_view), name="audiences_canvas_upload"),
@@ -255,6 +186,9 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
                  name="audiences_step_audience_search"),
             path("step/<int:step_id>/analytics/", wrap(self.step_analytics_view), name="audiences_step_analytics"),
             path("step/<int:step_id>/retry/", wrap(self.step_retry_view), name="audiences_step_retry"),
+            path("step/<int:step_id>/move/", wrap(self.step_move_view), name="audiences_step_move"),
+            path("step/<int:step_id>/refresh-size/", wrap(self.step_refresh_size_view),
+                 name="audiences_step_refresh_size"),
             path("step/<int:step_id>/actalike/", wrap(self.step_actalike_view), name="audiences_step_actalike"),
             *super().get_urls(),
         ]
@@ -295,11 +229,29 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
             "stop_url": reverse("admin:audiences_canvas_stop", args=[canvas.pk]),
             "upload_url": reverse("admin:audiences_canvas_upload", args=[canvas.pk]),
             "entries_url": request.build_absolute_uri(reverse("api:canvas-entries", args=[canvas.pk])),
+            # What the page offers: a viewer sees no Launch, Stop or upload.
+            "may": roles.rights(request.user, canvas.workspace_id),
+            # Its health and figures, as on the overview (the connection's own banner says the rest).
+            "health": next(iter(canvases_overview([canvas.workspace_id], canvas_ids=[canvas.pk])), None),
+            "upload_history": imports.imports_of_canvas(canvas),  # viewers too: who uploaded what, with what result
         }
         return super().change_view(request, object_id, form_url, extra)
 
+    def step_move_view(self, request, step_id: int):
+        step = self._step(request, step_id)
+        self.require(request, Action.CANVAS_EDIT, step.canvas)
+        if request.method == "POST":
+            try:
+                step_move(step=step, direction=request.POST.get("direction", ""))
+            except services.ServiceError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"“{step}” is now step {step.position + 1} of the canvas.")
+        return HttpResponseRedirect(self._canvas_url(step.canvas) + "#steps-group")
+
     def launch_view(self, request, canvas_id: int):
         canvas = self._canvas(request, canvas_id)
+        self.require(request, Action.CANVAS_RUN, canvas)
         if request.method != "POST":
             return HttpResponseRedirect(self._canvas_url(canvas))
         if canvas.status == Canvas.Status.ACTIVE:
@@ -309,9 +261,18 @@ class CanvasAdmin(StepPages, UploadPages, WorkspaceScopedAdmin):
         return HttpResponseRedirect(self._canvas_url(canvas))
 
     def stop_view(self, request, canvas_id: int):
+        """Stop asks first: a page that says what stopping does, with its own button (a double click on
+        Launch must never stop a live canvas)."""
         canvas = self._canvas(request, canvas_id)
-        if request.method == "POST" and canvas.status == Canvas.Status.ACTIVE:
+        self.require(request, Action.CANVAS_RUN, canvas)
+        if canvas.status != Canvas.Status.ACTIVE:
+            return HttpResponseRedirect(self._canvas_url(canvas))
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
             self._stop(request, canvas)
-        return HttpResponseRedirect(self._canvas_url(canvas))
+            return HttpResponseRedirect(self._canvas_url(canvas))
+        return TemplateResponse(request, "audiences/canvas_stop.html", self._context(
+            request, title=f"Stop “{canvas}”?", canvas=canvas, canvas_url=self._canvas_url(canvas),
+            stop_url=reverse("admin:audiences_canvas_stop", args=[canvas.pk]),
+        ))
 
     # The Audience Sync step editor.

@@ -4,24 +4,22 @@ What was sent per identifier type, the Pinterest list(s) and audience with
 their status and size, a plain sentence where Pinterest's size differs from
 what was sent, how soon synced users reached Pinterest (from the step's
 latency histogram), and the send log as a marketer reads it (a held batch is one
-event, not one row per chunk that never left). Every query here is bounded:
-a page view never scans a step's millions of records.
+event, not one row per chunk that never left). Every figure here is read from
+counts moved with the records, never from the records: a page view costs the
+same with a thousand records or a billion, and retention deleting old records
+changes none of them.
 """
 
 from __future__ import annotations
 
-from audiences import metrics
-from audiences.models import EMAIL, IDFA, MAID, Audience, SendLog, Step, SyncRecord
-
-# Per-type counts read at most this many of the step's synced records (through
-# the (step, state) index); past it the page says the figures are a sample.
-PER_TYPE_CAP = 200_000
+from audiences import metrics, step_counts
+from audiences.models import EMAIL, IDFA, MAID, Audience, SendLog, Step
 
 TYPE_WORDS = {EMAIL: "Emails", IDFA: "iOS IDFAs", MAID: "Android advertising ids"}
 OPERATION_WORDS = {"ADD": "Add users", "REMOVE": "Remove users", "CREATE_LIST": "Create the customer list",
                    "CREATE_AUDIENCE": "Create the audience"}
 PINTEREST_STATUS_WORDS = {
-    "READY": "ready", "TOO_SMALL": "too small to target yet (fewer than about 100 matched users)",
+    "READY": "ready", "TOO_SMALL": "too small to target: fewer than about 100 matched users; it needs more users",
     "PROCESSING": "processing the latest users", "UPLOADING": "uploading", "MATCHING": "matching users",
     "EXPIRED": "expired", "DELETED": "deleted on Pinterest",
 }
@@ -32,25 +30,15 @@ def pinterest_status_words(status: str) -> str:
 
 
 def sent_per_type(step: Step) -> dict:
-    """How many synced users of the step carried each identifier type (bounded by PER_TYPE_CAP)."""
-    synced = SyncRecord.objects.filter(step=step, state=SyncRecord.State.SYNCED)
-    # COUNT over a LIMITed subquery: each stops after PER_TYPE_CAP rows of the (step, state) index range.
-    counts = {
-        "users": synced[:PER_TYPE_CAP].count(),
-        "email": synced.exclude(email_hash="")[:PER_TYPE_CAP].count(),
-        "idfa": synced.exclude(idfa_hash="")[:PER_TYPE_CAP].count(),
-        "maid": synced.exclude(maid_hash="")[:PER_TYPE_CAP].count(),
-    }
+    """How many synced users of the step carried each identifier type (read from the step's counts)."""
+    counts = step_counts.sent_types_for_step(step.pk)
     rows = [
-        {"type": EMAIL, "label": TYPE_WORDS[EMAIL], "count": counts["email"], "matched": step.match_email},
-        {"type": IDFA, "label": TYPE_WORDS[IDFA], "count": counts["idfa"], "matched": step.match_idfa},
-        {"type": MAID, "label": TYPE_WORDS[MAID], "count": counts["maid"], "matched": step.match_android_aid},
+        {"type": list_type, "label": TYPE_WORDS[list_type], "count": counts.get(list_type, 0), "matched": matched}
+        for list_type, matched in ((EMAIL, step.match_email), (IDFA, step.match_idfa), (MAID, step.match_android_aid))
     ]
     return {
         "rows": [row for row in rows if row["matched"] or row["count"]],
-        "identifiers": counts["email"] + counts["idfa"] + counts["maid"],
-        "capped": counts["users"] >= PER_TYPE_CAP,
-        "cap": PER_TYPE_CAP,
+        "identifiers": sum(counts.values()),
     }
 
 
@@ -63,25 +51,6 @@ def audience_lists(audience: Audience) -> list[dict]:
         }
         for item in audience.lists.order_by("pk")
     ]
-
-
-def size_sentence(audience: Audience, members: int) -> str:
-    """A plain sentence when Pinterest's size differs from what was sent (empty when they agree)."""
-    size = audience.pinterest_size
-    if size is None:
-        if members:
-            return (f"{members:,} users were sent from here. Pinterest shows the audience's size once about 100 "
-                    "of them match Pinterest accounts; matching takes 24–48 hours.")
-        return ""
-    if size == members:
-        return ""
-    if size < members:
-        return (f"Pinterest counts {size:,} users in this audience; {members:,} were sent from here. "
-                "Not every email or device id belongs to a Pinterest account, and matching the latest users "
-                "takes 24–48 hours, so Pinterest's number is smaller.")
-    return (f"Pinterest counts {size:,} users in this audience; {members:,} were sent from here. "
-            "The audience also holds users added outside this step (another step, another tool, or before "
-            "this step used it).")
 
 
 def _duration(seconds: float | None) -> str:

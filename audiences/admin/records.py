@@ -3,13 +3,19 @@
 Titles and labels are in the marketer's words ("u123 in Spring sale · synced",
 "Email (hashed)"), not field names. The filters list the marketer's own
 canvases and steps, read from those small tables, never from the records.
+The lists of records and send logs are paged by audiences.admin.history, so
+a page costs the same however long the history is.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import path
 
 from audiences.admin.figures import OPERATION_WORDS, TYPE_WORDS
+from audiences.admin.history import HistoryAdmin
+from audiences.admin.numbers import count_column
+from audiences.admin.person_lookup import PersonLookupPages
 from audiences.models import LIST_TYPE_BITS, Audience, Canvas, SendLog, Step, SyncRecord
 from integrations.admin import ReadOnlyScopedAdmin, workspace_ids
 
@@ -18,9 +24,11 @@ from integrations.admin import ReadOnlyScopedAdmin, workspace_ids
 class AudienceAdmin(ReadOnlyScopedAdmin):
     """Audiences are created in the step editor; here they are listed with their Pinterest state."""
 
-    list_display = ["name", "ad_account", "source", "status", "pinterest_audience_id", "pinterest_size", "checked_at"]
+    list_display = ["name", "ad_account", "source", "status", "pinterest_audience_id", "pinterest_size_count",
+                    "checked_at"]
     list_filter = ["status", "source"]
     search_fields = ["name", "pinterest_audience_id"]
+    pinterest_size_count = count_column("pinterest_size", "Pinterest size")
 
 
 def _scoped(request, queryset, path: str):
@@ -58,14 +66,39 @@ class StepFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncRecord)
-class SyncRecordAdmin(ReadOnlyScopedAdmin):
+class SyncRecordAdmin(PersonLookupPages, HistoryAdmin, ReadOnlyScopedAdmin):
     workspace_path = "step__canvas__workspace"
+    change_list_template = "admin/audiences/syncrecord/change_list.html"
+
+    def get_urls(self):
+        find = path("find/", self.admin_site.admin_view(self.person_lookup_view), name="audiences_person_lookup")
+        return [find, *super().get_urls()]
     list_display = ["external_id", "canvas_name", "step", "action", "state", "attempts", "entered_at", "synced_at",
                     "cause"]
     list_filter = ["state", CanvasFilter, StepFilter, "action"]
-    search_fields = ["external_id"]
+    search_fields = ["=external_id"]
+    search_help_text = "A user's external id, exactly as it was entered."
     list_select_related = ["step__canvas"]
-    show_full_result_count = False  # no COUNT(*) over millions of records on every page
+
+    def get_search_results(self, request, queryset, search_term):
+        # The whole id, case and all: one lookup on `syncrecord_external_id` (the admin's own "=" is a
+        # case-insensitive LIKE, which no index serves).
+        term = search_term.strip()
+        return (queryset.filter(external_id=term) if term else queryset), False
+
+    def history_partitions(self, request, changelist):
+        """One range per visible sync step and state (`syncrecord_step_state` keeps each in id order)."""
+        params = request.GET
+        if request.user.is_superuser and not any(params.get(k) for k in ("state__exact", "step", "canvas")):
+            return None  # everyone's records, newest first: the primary key alone
+        steps = _scoped(request, Step.objects.filter(kind=Step.Kind.AUDIENCE_SYNC), "canvas__workspace")
+        for name, field in (("step", "pk"), ("canvas", "canvas_id")):
+            value = params.get(name, "")
+            if value:
+                steps = steps.filter(**{field: int(value)}) if value.isdigit() else steps.none()
+        state = params.get("state__exact", "")
+        states = [state] if state else SyncRecord.State.values
+        return [{"step_id": step_id, "state": s} for step_id in steps.values_list("pk", flat=True) for s in states]
     fields = ["external_id", "canvas_name", "step", "action", "state", "identifiers", "sent_to", "attempts",
               "entered_at", "next_attempt_at", "synced_at", "errored_at", "last_error", "email_hashed", "idfa_hashed",
               "maid_hashed"]
@@ -139,13 +172,43 @@ class ReachedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OperationFilter(admin.SimpleListFilter):
+    """Requests by what they asked in words ("Add users"); the parameter stays the admin's `operation__exact`."""
+
+    title = "request"
+    parameter_name = "operation__exact"
+
+    def lookups(self, request, model_admin):
+        return list(OPERATION_WORDS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(operation=self.value()) if self.value() else queryset
+
+
 @admin.register(SendLog)
-class SendLogAdmin(ReadOnlyScopedAdmin):
+class SendLogAdmin(HistoryAdmin, ReadOnlyScopedAdmin):
     workspace_path = "audience__workspace"
-    list_display = ["started_at", "audience", "request_words", "customer_list", "size", "outcome", "http_status",
-                    "duration_ms", "error"]
-    list_filter = [ReachedFilter, "outcome", "operation"]
+    list_display = ["started_at", "audience", "request_words", "customer_list", "size_count", "outcome", "http_status",
+                    "duration_ms_count", "error"]
+    size_count = count_column("size", "Users")
+    duration_ms_count = count_column("duration_ms", "Duration (ms)")
+    list_filter = [ReachedFilter, "outcome", OperationFilter]
     list_select_related = ["audience"]
+
+    def history_partitions(self, request, changelist):
+        """One range per visible audience, and outcome when one is chosen (both indexes keep ranges in id order).
+
+        The other filters (operation, reached Pinterest or held back) are read within those ranges.
+        """
+        filtered = any(request.GET.get(k) for k in ("reached", "outcome__exact", "operation__exact"))
+        if request.user.is_superuser and not filtered:
+            return None
+        audiences = list(_scoped(request, Audience.objects.all(), "workspace").values_list("pk", flat=True))
+        outcome = request.GET.get("outcome__exact", "")
+        partitions = [{"audience_id": pk, **({"outcome": outcome} if outcome else {})} for pk in audiences]
+        if request.user.is_superuser:
+            partitions.append({"audience__isnull": True})  # requests of audiences deleted since
+        return partitions
 
     @admin.display(description="Request", ordering="operation")
     def request_words(self, obj):

@@ -19,8 +19,11 @@ from audiences.admin.chart import hourly_chart
 from audiences.admin.connection import page_problems
 from audiences.forms import ActalikeForm, AudienceSyncStepForm
 from audiences.models import Audience, Canvas, Step, SyncRecord
+from audiences.services import error_groups, refresh, sizes
+from integrations import roles
 from integrations.admin import scoped_choices
 from integrations.models import AdAccount
+from integrations.roles import Action
 
 # What a call to Pinterest or a service may raise that the marketer should read.
 SHOWN_ERRORS = (services.ServiceError, services.PinterestProblem)
@@ -75,6 +78,26 @@ def _refuse_name_taken_on_pinterest(ad_account: AdAccount, name: str) -> None:
             return
 
 
+def canvas_workspace(step: Step):
+    return step.canvas.workspace
+
+
+def workspace_audiences(workspace, ad_account: AdAccount, query: str, *, limit: int = 20) -> list[dict]:
+    """The workspace's audiences of this ad account whose name contains the query, as search results."""
+    audiences = Audience.objects.filter(workspace=workspace, ad_account=ad_account)
+    if query.strip():
+        audiences = audiences.filter(name__icontains=query.strip())
+    items = []
+    for audience in audiences.order_by("name", "pk")[:limit]:
+        on_pinterest = bool(audience.pinterest_audience_id)
+        items.append({
+            "id": audience.pinterest_audience_id, "local": str(audience.pk), "name": audience.name,
+            "size": audience.pinterest_size, "status": audience.pinterest_status,
+            "note": "" if on_pinterest else "created in this workspace; made on Pinterest with its first users",
+        })
+    return items
+
+
 class StepPages:
     """The step views of CanvasAdmin (which provides _step, _canvas_url and _context)."""
 
@@ -83,6 +106,7 @@ class StepPages:
         canvas = step.canvas
         if step.kind != Step.Kind.AUDIENCE_SYNC:
             return HttpResponseRedirect(self._canvas_url(canvas))
+        self.require(request, Action.CANVAS_EDIT, canvas)
         locked = canvas.status == Canvas.Status.ACTIVE
         ad_accounts = scoped_choices("ad_account", request).filter(connection__workspace=canvas.workspace)
         initial = AudienceSyncStepForm.initial_for(step)
@@ -113,8 +137,13 @@ class StepPages:
     def _step_save(self, request, step: Step, form: AudienceSyncStepForm, locked: bool) -> None:
         data = form.cleaned_data
         if locked:
-            services.step_update(step=step, name=data["name"])
-            messages.success(request, "Step saved. Stop the canvas to change its audience, ad account or match fields.")
+            before = set(step.match_list_types)
+            step = services.step_update(step=step, name=data["name"], match_fields=form.match_fields())
+            if set(step.match_list_types) != before:
+                messages.success(request, "Step saved. The match fields apply to users who reach this step from now "
+                                          "on; users already entered keep the identifiers they were sent with.")
+            else:
+                messages.success(request, "Step saved.")
             return
         ad_account: AdAccount | None = data["ad_account"]
         changes = {
@@ -128,6 +157,12 @@ class StepPages:
         if "_create_audience" in request.POST:
             if ad_account is None:
                 raise services.ServiceError("Choose an ad account before creating its audience.")
+            taken = Audience.objects.filter(ad_account=ad_account, name__iexact=typed).first()
+            if taken is not None:
+                raise services.ServiceError(
+                    f"This ad account already has an audience named “{taken.name}”: pick it from the search results "
+                    "(the workspace's own audiences are listed first) to use it in this step, or choose another name."
+                )
             _refuse_name_taken_on_pinterest(ad_account, typed)
             step = services.step_update(step=step, audience=services.AudienceChoice(new_name=typed), **changes)
             audience = step.audience
@@ -136,6 +171,16 @@ class StepPages:
                 f"Audience “{audience.name}” created. It is made on Pinterest with the first users who reach this step; "
                 "its size shows once about 100 users match, which takes 24–48 hours.",
             )
+            return
+        if data.get("audience_id"):
+            if ad_account is None:
+                raise services.ServiceError("Choose an ad account before choosing its audience.")
+            picked = Audience.objects.filter(workspace=canvas_workspace(step), ad_account=ad_account,
+                                             pk=data["audience_id"]).first()
+            if picked is None:
+                raise services.ServiceError("That audience is not in this ad account; search again and pick one.")
+            step = services.step_update(step=step, audience=services.AudienceChoice(audience_id=picked.pk), **changes)
+            messages.success(request, f"The step now uses the audience “{picked.name}”.")
             return
         if data["pinterest_audience_id"]:
             if ad_account is None:
@@ -153,13 +198,14 @@ class StepPages:
         if typed and (current is None or typed != current.name) and changes.get("audience", current) is not None:
             messages.warning(
                 request,
-                f"The audience was not changed: pick “{typed}” from the search results, or click Create Audience.",
+                f"The audience was not changed: pick “{typed}” from the search results, or click Create audience.",
             )
         elif changes.get("audience", current) is None:
             messages.warning(request, "Choose an existing audience or create one before launching.")
 
     def audience_search_view(self, request, step_id: int):
         step = self._step(request, step_id)
+        self.require(request, Action.CANVAS_EDIT, step.canvas)  # the editor's search spends the token's rate
         # `ad_account` is the ad account's row id (the editor's select); anything
         # else is refused here, before the database or Pinterest sees it.
         raw = request.GET.get("ad_account", "")
@@ -173,17 +219,22 @@ class StepPages:
         bookmark = request.GET.get("bookmark") or None
         if bookmark is not None and not SEARCH_BOOKMARK.fullmatch(bookmark):
             return JsonResponse({"error": "That page of results is no longer available; search again."}, status=400)
+        query = request.GET.get("q", "").replace("\x00", "")[:100]  # no name holds a NUL; PostgreSQL refuses one
+        # The workspace's own audiences of this ad account come first, drafts included: a later step can
+        # then remove from the audience an earlier step creates before Pinterest has it (first page only).
+        ours = [] if bookmark else workspace_audiences(step.canvas.workspace, ad_account, query)
         try:
-            page = services.pinterest_audiences_search(
-                ad_account=ad_account, search=request.GET.get("q", "")[:100], bookmark=bookmark
-            )
+            page = services.pinterest_audiences_search(ad_account=ad_account, search=query, bookmark=bookmark)
         except SHOWN_ERRORS as exc:
+            if ours:  # the workspace's own audiences can still be picked
+                return JsonResponse({"items": ours, "next_bookmark": None, "warning": str(exc)})
             return JsonResponse({"error": str(exc)}, status=502)
+        known = {item["id"] for item in ours if item["id"]}
         return JsonResponse({
-            "items": [
+            "items": ours + [
                 {"id": a.id, "name": a.name, "size": a.size, "status": a.status}
                 for a in page.items
-                if a.audience_type == "CUSTOMER_LIST"
+                if a.audience_type == "CUSTOMER_LIST" and a.id not in known
             ],
             "next_bookmark": page.next_bookmark,
         })
@@ -212,30 +263,60 @@ class StepPages:
             sent=figures.sent_per_type(step) if step.kind == Step.Kind.AUDIENCE_SYNC else None,
             lists=figures.audience_lists(audience) if audience else [],
             pinterest_status=figures.pinterest_status_words(audience.pinterest_status) if audience else "",
-            size_sentence=figures.size_sentence(audience, members) if audience else "",
+            size_sentence=sizes.size_sentence(sizes.size_facts(audience)) if audience else "",
+            size_history=sizes.size_history(audience) if audience else [],
+            measured_at=sizes.when(audience.checked_at) if audience else "",
             send_logs=figures.send_log_rows(audience) if audience else [],
             errored=list(
-                SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).order_by("-errored_at", "-id")[:50]
+                SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED).order_by("-id")[:50]
             ),
+            error_groups=error_groups.errored_groups(step) if numbers["errored"] else [],
             errored_total=numbers["errored"],
             suppressed=numbers.get("suppressed", 0),
             actalike_form=ActalikeForm() if audience and audience.status == Audience.Status.READY else None,
             edit_url=reverse("admin:audiences_step_edit", args=[step.pk]) if step.kind == Step.Kind.AUDIENCE_SYNC else "",
+            may=roles.rights(request.user, canvas.workspace_id),
             connection_problems=page_problems(canvas.workspace, [step]),
         ))
 
     def step_retry_view(self, request, step_id: int):
         step = self._step(request, step_id)
+        self.require(request, Action.RECORDS_RETRY, step.canvas)
         if request.method == "POST":
-            count = services.records_retry_errored(step=step)
+            cause = request.POST.get("cause", "")
+            if cause:  # one group's retry button: only the users errored for that cause
+                group = next((g for g in error_groups.errored_groups(step) if g.key == cause), None)
+                if group is None:
+                    messages.info(request, "Those users are no longer errored.")
+                    return HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]))
+                count = services.records_retry_errored(step=step, last_errors=group.last_errors, cause=group.title)
+            else:
+                count = services.records_retry_errored(step=step)
             if count:
                 messages.success(request, f"{count} errored user{'s' if count != 1 else ''} will be sent again now.")
             else:
                 messages.info(request, "No errored users to retry.")
         return HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]))
 
+    def step_refresh_size_view(self, request, step_id: int):
+        """Read the step's audience on Pinterest now ("Refresh now")."""
+        step = self._step(request, step_id)
+        self.require(request, Action.CANVAS_EDIT, step.canvas)  # a read that spends the token's rate
+        back = HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]) + "#audience-status")
+        if request.method != "POST" or step.audience is None:
+            return back
+        try:
+            audience = refresh.audience_refresh(audience=step.audience)
+        except SHOWN_ERRORS as exc:
+            messages.error(request, str(exc))
+        else:
+            size = f"{audience.pinterest_size:,}" if audience.pinterest_size is not None else "no size yet"
+            messages.success(request, f"Read from Pinterest just now: {size}.")
+        return back
+
     def step_actalike_view(self, request, step_id: int):
         step = self._step(request, step_id)
+        self.require(request, Action.AUDIENCE_CREATE, step.canvas)
         back = HttpResponseRedirect(reverse("admin:audiences_step_analytics", args=[step.pk]))
         if request.method != "POST" or step.audience is None:
             return back

@@ -6,6 +6,9 @@ the suppression list and erasing a user are forms that call services.
 
 from __future__ import annotations
 
+import io
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -13,27 +16,70 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from audiences import services
+from audiences.admin.audit_words import action_words, event_sentence
+from audiences.admin.history import HistoryAdmin
+from audiences.admin.uploads import actor_of, job_url
 from audiences.models import (
     AlertDelivery,
     AlertSettings,
     AuditEvent,
+    ImportJob,
     Incident,
     PrivacyRequest,
     Step,
     SuppressedIdentifier,
 )
-from audiences.services import suppression
-from integrations.admin import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, user_workspaces
+from audiences.services import imports, imports_csv
+from audiences.services.alert_mail import alert_test_send, incident_path
+from audiences.services.preview import SAMPLE_MAX
+from audiences.services.suppression_check import external_id_hash
+from integrations import roles
+from integrations.roles import Action
+from integrations.admin import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, user_workspaces, workspace_ids
+from integrations.models import Workspace
+from integrations.pinterest import identifiers
+
+
+class AuditActionFilter(admin.SimpleListFilter):
+    """Actions by their words; the parameter stays the admin's own `action__exact` (the partitions read it)."""
+
+    title = "what happened"
+    parameter_name = "action__exact"
+
+    def lookups(self, request, model_admin):
+        codes = model_admin.get_queryset(request).order_by().values_list("action", flat=True).distinct()
+        return sorted(((code, action_words(code)) for code in codes), key=lambda pair: pair[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ["at", "workspace", "action", "source", "actor", "ip", "target", "details"]
-    list_filter = ["action", "source"]
+class AuditEventAdmin(HistoryAdmin, ReadOnlyScopedAdmin):
+    list_display = ["at", "workspace", "what", "source", "actor", "ip", "target"]
+    list_filter = [AuditActionFilter, "source"]
     search_fields = ["actor", "target"]
     list_select_related = ["workspace"]
+
+    @admin.display(description="What happened", ordering="action")
+    def what(self, obj):
+        # The sentence a marketer reads; the recorded code stays one hover away (and on the event's page).
+        return format_html('<span title="{}" class="audit-code">{}</span>', obj.action,
+                           event_sentence(obj.action, obj.details))
+
+    def history_partitions(self, request, changelist):
+        """One range per visible workspace (`auditevent_workspace_recent` keeps each in id order)."""
+        filtered = any(request.GET.get(k) for k in ("action__exact", "source__exact"))
+        if request.user.is_superuser and not filtered:
+            return None
+        partitions = [{"workspace_id": pk} for pk in sorted(workspace_ids(request))]
+        if request.user.is_superuser:
+            partitions = [{"workspace_id": pk} for pk in Workspace.objects.values_list("pk", flat=True)]
+            partitions.append({"workspace__isnull": True})
+        return partitions
 
 
 class SuppressionUploadForm(forms.Form):
@@ -52,18 +98,28 @@ class SuppressionUploadForm(forms.Form):
 
 
 def csv_of(data: dict) -> dict:
-    """The form's CSV, uploaded or pasted, as text in data["csv"]."""
+    """The form's CSV, uploaded or pasted, as a binary file in data["csv"] (for the import reader)."""
     upload = data.get("file")
     if upload is not None:
-        try:
-            data["csv"] = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text.") from None
+        data["csv"], data["csv_name"] = upload, upload.name or "upload.csv"
+    elif (data.get("text") or "").strip():
+        data["csv"], data["csv_name"] = io.BytesIO(data["text"].encode("utf-8")), "pasted.csv"
     else:
-        data["csv"] = data.get("text") or ""
-    if not data["csv"].strip():
         raise forms.ValidationError("Upload a CSV file or paste one.")
     return data
+
+
+def lookup_hashes(term: str) -> set[str]:
+    """Every hash a typed email, IDFA, Android ad id, external id or hash could be stored as."""
+    found = {external_id_hash(term)}
+    if re.fullmatch(r"[0-9a-fA-F]{64}", term):
+        found.add(term.lower())
+    for hasher in (identifiers.hash_email, identifiers.hash_idfa, identifiers.hash_android_aid):
+        try:
+            found.add(hasher(term))
+        except ValueError:  # not a valid value of that kind
+            continue
+    return found
 
 
 @admin.register(SuppressedIdentifier)
@@ -71,7 +127,15 @@ class SuppressedIdentifierAdmin(ReadOnlyScopedAdmin):
     list_display = ["created_at", "workspace", "kind", "value_hash"]
     list_filter = ["kind"]
     search_fields = ["value_hash"]
+    search_help_text = "Type an email, an ad id or an external id: it is hashed as the list stores it, then looked up."
     change_list_template = "admin/audiences/suppressedidentifier/change_list.html"
+
+    def get_search_results(self, request, queryset, search_term):
+        # Only hashes are stored: hash what is typed every way the list could hold it, then match exactly.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(value_hash__in=lookup_hashes(term)), False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -83,26 +147,26 @@ class SuppressedIdentifierAdmin(ReadOnlyScopedAdmin):
     def upload_view(self, request):
         if not self.has_module_permission(request):
             raise PermissionDenied
-        form = SuppressionUploadForm(request.POST or None, request.FILES or None, workspaces=user_workspaces(request))
+        roles.require_anywhere(request.user, Action.SUPPRESSION_EDIT)
+        form = SuppressionUploadForm(request.POST or None, request.FILES or None, workspaces=user_workspaces(
+            request).filter(pk__in=roles.workspaces_where(request.user, Action.SUPPRESSION_EDIT)))
         if request.method == "POST" and form.is_valid():
             workspace, mode = form.cleaned_data["workspace"], form.cleaned_data["mode"]
+            roles.require(request.user, workspace, Action.SUPPRESSION_EDIT)
+            # A job like a canvas upload: checked whole, listed in parts, followed on its page.
+            kind = ImportJob.Kind.SUPPRESS if mode == "add" else ImportJob.Kind.UNSUPPRESS
             try:
-                entries = suppression.entries_from_csv(form.cleaned_data["csv"])
-                if mode == "add":
-                    result = services.suppression_add(workspace=workspace, entries=entries)
-                    messages.success(request, f"{result.listed} identifiers listed ({result.already_listed} were "
-                                              f"already); {result.removals_started} users are being removed from "
-                                              "the audiences they are in.")
-                else:
-                    removed = services.suppression_remove(workspace=workspace, entries=entries)
-                    messages.success(request, f"{removed} identifiers taken off the list.")
-                return HttpResponseRedirect(reverse("admin:audiences_suppressedidentifier_changelist"))
-            except services.EntryRejected as exc:
-                form.add_error(None, f"Row {exc.row}: {exc.message}. Nothing was changed.")
+                job = imports.import_create(workspace=workspace, kind=kind, file=form.cleaned_data["csv"],
+                                            file_name=form.cleaned_data["csv_name"], user=request.user,
+                                            actor=actor_of(request))
+            except services.ServiceError as exc:
+                form.add_error(None, f"{exc} Nothing was changed.")
+            else:
+                return HttpResponseRedirect(job_url(job))
         return TemplateResponse(request, "audiences/trust_form.html", {
             **self.admin_site.each_context(request), "title": "Upload to the suppression list", "form": form,
             "submit_label": "Upload", "back_url": reverse("admin:audiences_suppressedidentifier_changelist"),
-            "back_label": "Suppressed identifiers",
+            "back_label": "Suppression list",
             "intro": "People on the list are never added to a Pinterest audience of the workspace, and are taken "
                      "out of every audience they are in.",
         })
@@ -130,8 +194,11 @@ class PrivacyRequestAdmin(ReadOnlyScopedAdmin):
     def erase_view(self, request):
         if not self.has_module_permission(request):
             raise PermissionDenied
-        form = EraseForm(request.POST or None, workspaces=user_workspaces(request))
+        roles.require_anywhere(request.user, Action.USERS_ERASE)
+        form = EraseForm(request.POST or None, workspaces=user_workspaces(request).filter(
+            pk__in=roles.workspaces_where(request.user, Action.USERS_ERASE)))
         if request.method == "POST" and form.is_valid():
+            roles.require(request.user, form.cleaned_data["workspace"], Action.USERS_ERASE)
             try:
                 erasure = services.erasure_request(workspace=form.cleaned_data["workspace"],
                                                    external_id=form.cleaned_data["external_id"])
@@ -166,14 +233,15 @@ def step_preview_view(model_admin: admin.ModelAdmin, request, step_id: int):
     if not request.user.is_superuser:
         steps = steps.filter(canvas__workspace__in=user_workspaces(request))
     step = get_object_or_404(steps, pk=step_id)
+    roles.require(request.user, step.canvas.workspace_id, Action.STEP_PREVIEW)
     form = PreviewForm(request.POST or None, request.FILES or None)
     preview = None
     if request.method == "POST" and form.is_valid():
         try:
-            users = suppression.entries_from_csv(form.cleaned_data["csv"])
+            users, checked = imports_csv.read_users(form.cleaned_data["csv"], limit=SAMPLE_MAX)
+            if not checked.ok:
+                raise services.ServiceError(f"Bad rows: {imports_csv.errors_text(checked)}.")
             preview = services.step_preview(step=step, users=users, volume=form.cleaned_data.get("volume"))
-        except services.EntryRejected as exc:
-            form.add_error(None, f"Row {exc.row}: {exc.message}.")
         except services.ServiceError as exc:
             form.add_error(None, str(exc))
     return TemplateResponse(request, "audiences/trust_form.html", {
@@ -194,14 +262,24 @@ class AlertSettingsForm(forms.ModelForm):
         model = AlertSettings
         fields = ["workspace", "enabled", "to_admins", "webhook_url", "errored_threshold"]
 
+    def clean_webhook_url(self):
+        url = self.cleaned_data.get("webhook_url") or ""
+        if url:
+            try:
+                services.webhook_url_validate(url)  # only public addresses (or the allowed hosts)
+            except services.ServiceError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
+
 
 @admin.register(AlertSettings)
 class AlertSettingsAdmin(WorkspaceScopedAdmin):
-    member_can_add = True
-    member_can_change = True
+    # Workspace admins only: the page shows the webhook's secret.
+    view_action = add_action = change_action = Action.ALERTS_MANAGE
     form = AlertSettingsForm
     list_display = ["workspace", "enabled", "to_admins", "webhook_url", "errored_threshold"]
     readonly_fields = ["webhook_secret"]
+    change_form_template = "admin/audiences/alertsettings/change_form.html"
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -211,6 +289,7 @@ class AlertSettingsAdmin(WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
+        roles.require(request.user, data["workspace"], Action.ALERTS_MANAGE)
         try:
             saved = services.alert_settings_update(
                 workspace=data["workspace"], enabled=data["enabled"], to_admins=data["to_admins"],
@@ -225,6 +304,31 @@ class AlertSettingsAdmin(WorkspaceScopedAdmin):
     def delete_model(self, request, obj):  # pragma: no cover - members cannot delete
         raise PermissionDenied
 
+    def changelist_view(self, request, extra_context=None):
+        # Alerts are on before anyone saves settings: show each workspace's row rather than "0 alert settings".
+        for workspace in user_workspaces(request).filter(pk__in=roles.workspaces_where(request.user,
+                                                                                        Action.ALERTS_MANAGE)):
+            if not AlertSettings.objects.filter(workspace=workspace).exists():
+                services.alert_settings_update(workspace=workspace)
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("<int:settings_id>/test/", wrap(self.test_view), name="audiences_alertsettings_test"),
+                *super().get_urls()]
+
+    def test_view(self, request, settings_id: int):
+        """POST: a test email to everyone the workspace's alerts reach now."""
+        row = get_object_or_404(self.get_queryset(request), pk=settings_id)
+        roles.require(request.user, row.workspace_id, Action.ALERTS_MANAGE)
+        if request.method == "POST":
+            sent = alert_test_send(workspace=row.workspace)
+            if sent:
+                messages.success(request, f"A test alert was sent to {', '.join(sent)}.")
+            else:
+                messages.warning(request, "Nobody would receive an alert: turn alerts on, or add an address.")
+        return HttpResponseRedirect(reverse("admin:audiences_alertsettings_change", args=[row.pk]))
+
 
 class DeliveryInline(admin.TabularInline):
     model = AlertDelivery
@@ -235,9 +339,17 @@ class DeliveryInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Marketers hold no model permissions: the incident page itself is scoped to their workspaces.
+        return super().has_view_permission(request, obj) or bool(workspace_ids(request))
+
 
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyScopedAdmin):
-    list_display = ["opened_at", "workspace", "kind", "summary", "resolved_at"]
+    list_display = ["opened_at", "workspace", "kind", "summary", "where", "resolved_at"]
     list_filter = ["kind"]
     inlines = [DeliveryInline]
+
+    @admin.display(description="Where to look")
+    def where(self, incident):
+        return format_html('<a href="{}">Open</a>', incident_path(incident))

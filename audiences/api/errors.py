@@ -17,11 +17,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from audiences import services
+from audiences.api.error_codes import DEFAULT_CODES
+from audiences.api.permissions import Forbidden
+from integrations import roles
 
 logger = logging.getLogger(__name__)
 
@@ -84,21 +87,6 @@ class PinterestUnavailable(exceptions.APIException):
         self.wait = retry_after if retry_after is not None else 5
 
 
-# --- Serializers that describe the shape in the schema ----------------------------------------
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. not_found, invalid, throttled.")
-    message = serializers.CharField(help_text="What went wrong and what to do about it.")
-    details = serializers.DictField(
-        required=False, help_text="Extra data for the code: `fields` (path → messages), `problems`, `max_bytes`, ..."
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
-
-
 def error_response(code: str, message: str, http_status: int, details: dict | None = None,
                    headers: dict | None = None) -> Response:
     body: dict = {"code": code, "message": message}
@@ -108,21 +96,6 @@ def error_response(code: str, message: str, http_status: int, details: dict | No
 
 
 # --- The handler ------------------------------------------------------------------------------------
-
-_CODES = {
-    400: "invalid",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "throttled",
-    503: "unavailable",
-}
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:
@@ -157,6 +130,8 @@ def _translate(exc: Exception) -> Exception:
         return exceptions.ParseError("The request nests too deeply to be read.")
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) if exc.args else None)
+    if isinstance(exc, roles.Forbidden):
+        return Forbidden(str(exc))
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) if exc.args else None)
     if isinstance(exc, services.LaunchRefused):
@@ -183,7 +158,7 @@ def _api_code(exc: exceptions.APIException, http_status: int) -> str:
         return "authentication_failed"
     if isinstance(exc, exceptions.ParseError):
         return "malformed_json"
-    return _CODES.get(http_status, str(getattr(exc, "default_code", "error")))
+    return DEFAULT_CODES.get(http_status, str(getattr(exc, "default_code", "error")))
 
 
 def _sentence(detail, http_status: int, context: dict) -> str:

@@ -23,6 +23,8 @@ from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from audiences.bulk_sql import ids_of_ranges
+
 NEXT_CURSOR_HELP = "Pass as `cursor` for the next page; null on the last page."
 CURSOR_HELP = "`next_cursor` of the previous page; leave out for the first page."
 INVALID_CURSOR = "The cursor is not valid: pass the `next_cursor` of a page you received, unchanged."
@@ -64,6 +66,23 @@ class IdCursorPagination(CursorPagination):
                 {"page_size": [f"A whole number from 1 to {self.max_page_size}."]}
             )
         return super().get_page_size(request)
+
+    def narrowed(self, request, queryset, partitions: list[dict]):
+        """`queryset` cut to the rows this page can come from, read one index range per partition.
+
+        DRF's cursor reads `WHERE id > position ORDER BY id LIMIT n` over the
+        whole queryset; where no index serves that order (a step's records of
+        every state), the database would sort all of them. Each partition
+        (a state) is one index range in id order, so the first rows after the
+        cursor of each, together, hold the page, whatever the history.
+        """
+        cursor = self.decode_cursor(request)
+        wanted = (cursor.offset if cursor else 0) + self.get_page_size(request) + 1
+        descending = self.ordering.startswith("-") != bool(cursor and cursor.reverse)
+        ordered = queryset.order_by("-pk" if descending else "pk").values_list("pk", flat=True)
+        if cursor and cursor.position is not None:
+            ordered = ordered.filter(**{"pk__lt" if descending else "pk__gt": cursor.position})
+        return queryset.filter(pk__in=ids_of_ranges(ordered, partitions, limit=wanted))
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next_cursor": self.get_next_link()})

@@ -1,8 +1,10 @@
 """The OpenAPI description (3.0): what a strict validator or a client generator needs.
 
 - Every operation documents the errors it can answer, and only those: 400,
-  401 and 429 everywhere; 404 where the path has an id; 413 and 415 where
-  there is a request body; 409, 422 and 503 where its view declares them.
+  401 and 429 everywhere; 403 where an API key scope refuses it (each
+  operation says which scopes may call it, in its description and in
+  `x-key-scopes`); 404 where the path has an id; 413 and 415 where there is
+  a request body; 409, 422 and 503 where its view declares them.
   Errors have one typed shape (`Error`, `ErrorBody`, `ErrorCode`, `ErrorDetails`).
 - Response headers are declared: `Retry-After` on 429 and 503.
 - A POST with a body requires it.
@@ -22,10 +24,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from audiences.api.error_codes import ERROR_CODES
+from audiences.api.permissions import key_operation
+from audiences.api.serializers import AUDIENCE_REF_SCHEMA
+from audiences.api.serializers_sync import ENTRY_USER_SCHEMA
+from audiences.api.serializers_trust import AUDIT_DETAILS_SCHEMA, SUPPRESSION_ENTRY_SCHEMA
+from integrations import roles
+
 ERROR_DESCRIPTIONS = {
     400: "The request is invalid; `details.fields` names each bad field (bulk rows as `users[i].field`, "
          "with `details.row` and `details.field`).",
     401: "No API key, or the key is malformed, unknown or revoked.",
+    403: "The API key's scope does not allow this operation (`forbidden`; `details.required_scopes`). "
+         "Nothing was changed.",
     404: "No such object in the API key's workspace.",
     409: "The object's state does not allow this now (see `error.code`).",
     413: "The request body is over the size limit (`details.max_bytes`).",
@@ -35,38 +46,13 @@ ERROR_DESCRIPTIONS = {
     503: "Pinterest is unavailable or asked us to slow down; wait `Retry-After` seconds.",
 }
 
-# Every `error.code` the API answers (audiences/api/errors.py), for programs to branch on.
-ERROR_CODES = {
-    "invalid": "400: the request is invalid; see `details.fields`.",
-    "malformed_json": "400: the body is not valid JSON.",
-    "not_authenticated": "401: no API key was sent.",
-    "authentication_failed": "401: the API key is malformed, unknown or revoked.",
-    "permission_denied": "403: the caller may not use this API.",
-    "not_found": "404: no such object in this workspace, or no such path.",
-    "method_not_allowed": "405: the path does not take this method.",
-    "not_acceptable": "406: the API answers only application/json.",
-    "conflict": "409: the object's state does not allow this now.",
-    "not_allowed": "409: the canvas's or step's state does not allow this (e.g. changing an active canvas).",
-    "launch_refused": "409: the canvas cannot be launched; `details.problems` lists why.",
-    "connection_unusable": "409: the workspace's Pinterest connection cannot be used; reconnect it in the admin.",
-    "not_a_sync_step": "409: a delay step has no sync records.",
-    "payload_too_large": "413: the body is over the size limit; `details.max_bytes` says it.",
-    "unsupported_media_type": "415: the body is not application/json.",
-    "unprocessable": "422: the request cannot be processed.",
-    "idempotency_key_reused": "422: the Idempotency-Key was used for a different request.",
-    "throttled": "429: too many requests for this API key; wait Retry-After seconds.",
-    "server_error": "500: something went wrong on our side; the request changed nothing.",
-    "unavailable": "503: a service this request needs is unavailable; wait Retry-After seconds.",
-    "pinterest_unavailable": "503: Pinterest is unavailable or asked us to slow down; wait Retry-After seconds.",
-}
-
 # Schemas written by hand that are components of their own; `ref(name)` points at one.
 COMPONENTS: dict[str, dict] = {
     "ErrorCode": {
         "type": "string",
         "enum": list(ERROR_CODES),
         "description": "Stable, machine-readable; the HTTP status says the class of error.\n\n"
-        + "\n".join(f"* `{code}` - {text}" for code, text in ERROR_CODES.items()),
+        + "\n".join(f"* `{code}` - {status}: {meaning}" for code, (status, meaning) in ERROR_CODES.items()),
     },
     "FieldErrors": {
         "type": "object",
@@ -85,6 +71,9 @@ COMPONENTS: dict[str, dict] = {
                          "description": "`launch_refused`: every reason the canvas cannot be launched."},
             "max_bytes": {"type": "integer", "description": "`payload_too_large`: the largest body accepted."},
             "idempotency_key": {"type": "string", "description": "`idempotency_key_reused`: the key."},
+            "scope": {"type": "string", "description": "`forbidden`: the API key's scope."},
+            "required_scopes": {"type": "array", "items": {"type": "string"},
+                                "description": "`forbidden`: the scopes that allow the operation."},
         },
     },
     "NullEnum": {"enum": [None]},
@@ -132,6 +121,8 @@ class ApiAutoSchema(AutoSchema):
         # Below @extend_schema(responses=...), which overrides get_response_serializers.
         responses = super()._get_response_bodies(direction)
         codes = [400, 401, 429]
+        if self._key_scopes() != list(roles.Scope.values):
+            codes.append(403)
         if "{" in self.path:
             codes.append(404)
         if self._has_request_body():
@@ -140,6 +131,21 @@ class ApiAutoSchema(AutoSchema):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error(code), str(code), direction=direction)
         return dict(sorted(responses.items()))
+
+    def _key_scopes(self) -> list[str]:
+        """The API key scopes that may call this operation (audiences.api.permissions.KeyScopeAllows)."""
+        return roles.scopes_allowing(key_operation(self.view, self.method))
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return operation
+        scopes = self._key_scopes()
+        operation["x-key-scopes"] = scopes
+        sentence = f"API key scopes: {', '.join(f'`{scope}`' for scope in scopes)}."
+        operation["description"] = f"{operation['description']}\n\n{sentence}" if operation.get("description") \
+            else sentence
+        return operation
 
     def _has_request_body(self) -> bool:
         return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
@@ -184,10 +190,6 @@ class ApiAutoSchema(AutoSchema):
 
 def named_schemas() -> list[tuple[str, dict, list[str]]]:
     """(component name, schema written inline in the serializers, names of its oneOf branches)."""
-    from audiences.api.serializers import AUDIENCE_REF_SCHEMA
-    from audiences.api.serializers_sync import ENTRY_USER_SCHEMA
-    from audiences.api.views_trust import AUDIT_DETAILS_SCHEMA, SUPPRESSION_ENTRY_SCHEMA
-
     return [
         ("AudienceChoice", AUDIENCE_REF_SCHEMA, ["ExistingAudience", "NewAudience", "WorkspaceAudience"]),
         ("EntryUser", ENTRY_USER_SCHEMA, []),

@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from audiences import models, services
 from audiences.models import Canvas, Step
-from integrations.pinterest.client import ID_MAX_LENGTH, is_valid_id
+from integrations.pinterest.ids import ID_MAX_LENGTH, is_valid_id
 
 MATCH_FIELDS = list(services.MATCH_FIELDS)
 MAX_DELAY_SECONDS = 366 * 24 * 3600

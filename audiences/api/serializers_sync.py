@@ -75,10 +75,32 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
+class EntryUsersField(serializers.ListField):
+    """The users of an entry call: each checked by services.user_validate, every bad row named.
+
+    One loop instead of a DRF field run per row (10,000 a call); a bad row
+    is run through EntryUserField as before, so its error is the same.
+    """
+
+    def run_child_validation(self, data):
+        validate, checked, errors = services.user_validate, [], {}
+        for index, user in enumerate(data):
+            try:
+                checked.append(validate(user))
+            except services.EntryRejected:
+                try:  # the row's error exactly as the DRF field run gives it
+                    self.child.run_validation(user)
+                except serializers.ValidationError as error:
+                    errors[index] = error.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return checked
+
+
 class EntriesSerializer(StrictInputSerializer):
-    users = serializers.ListField(child=EntryUserField(), min_length=1, max_length=MAX_ENTRIES_PER_CALL,
-                                  help_text="1 to 10,000 users; the call is accepted or refused whole. A user is "
-                                  "entered once per call (see `external_id`).")
+    users = EntryUsersField(child=EntryUserField(), min_length=1, max_length=MAX_ENTRIES_PER_CALL,
+                            help_text="1 to 10,000 users; the call is accepted or refused whole. A user is "
+                            "entered once per call (see `external_id`).")
 
     def validate(self, attrs):
         """Folds duplicate rows (services.users_fold); `duplicates_folded` says how many."""

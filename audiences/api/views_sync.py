@@ -12,10 +12,11 @@ from audiences import metrics, services
 from audiences.api import serializers_sync as s
 from audiences.api.base import ApiView
 from audiences.api.errors import Conflict, IdempotencyKeyConflict
+from audiences.api.json import FastJSONParser
 from audiences.api.pagination import IdCursorPagination
 from audiences.api.schema import error
 from audiences.models import Step, SyncRecord
-from integrations.pinterest import identifiers
+from integrations.roles import Operation
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -34,6 +35,11 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 
 
 class CanvasEntriesView(ApiView):
+    # The one operation an `entries` API key may call.
+    key_operations = {"post": Operation.ENTRIES}
+    # Bodies of up to 10,000 users: read with orjson (same answers, a tenth of the time).
+    parser_classes = [FastJSONParser]
+
     @extend_schema(
         operation_id="canvas_entries_create",
         summary="Users enter the canvas (up to 10,000 per call)",
@@ -71,25 +77,12 @@ class CanvasEntriesView(ApiView):
                 if replayed:
                     headers["Idempotent-Replayed"] = "true"
         except services.EntryRejected as exc:
-            raise exceptions.ValidationError(
-                {"users": {exc.row: {exc.field or _bad_field(users[exc.row]): [exc.message]}}}
-            ) from None
+            # The serializer has refused rows that are not objects, so the service names the field.
+            detail = {exc.field: [exc.message]} if exc.field else [exc.message]
+            raise exceptions.ValidationError({"users": {exc.row: detail}}) from None
         except services.IdempotencyKeyReused:
             raise IdempotencyKeyConflict(key) from None
         return Response({**answer, "duplicates_folded": folded}, status=code, headers=headers)
-
-
-def _bad_field(user: dict) -> str:
-    """Which identifier of a refused row is wrong (services.hash_users names the row, not the field)."""
-    checks = {"email": identifiers.hash_email, "ios_idfa": identifiers.hash_idfa,
-              "android_aid": identifiers.hash_android_aid}
-    for name, check in checks.items():
-        if user.get(name):
-            try:
-                check(str(user[name]))
-            except identifiers.InvalidIdentifier:
-                return name
-    return "external_id"
 
 
 class SyncStepView(ApiView):
@@ -141,6 +134,8 @@ class StepRecordsView(SyncStepView):
         )
         if "state" in query.validated_data:
             records = records.filter(state=query.validated_data["state"])
+        else:  # every state: one `syncrecord_step_state` range per state, never a sort of the step's history
+            records = self.paginator.narrowed(request, records, [{"state": s} for s in SyncRecord.State.values])
         page = self.paginate_queryset(records)
         return self.get_paginated_response(s.SyncRecordSerializer(page, many=True).data)
 

@@ -101,7 +101,8 @@ def _requests(claimed: list[records.Claimed], extra: dict[str, set[str]]):
     hashes: list[str] = []
     for record in claimed:
         mine = list(record.hashes.values())
-        mine += sorted(extra.get(record.external_id, set()) - set(mine))
+        if extra:  # only a remove sends what the ledger holds besides
+            mine += sorted(extra.get(record.external_id, set()) - set(mine))
         if hashes and len(hashes) + len(mine) > limit:
             yield chunk, hashes
             chunk, hashes = [], []

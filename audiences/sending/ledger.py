@@ -1,9 +1,15 @@
-"""The membership ledger: the only writer of AudienceMember.
+"""The membership ledger: the only writer of AudienceMember and AudienceMemberCount.
 
 Which identifiers of which user Pinterest has accepted into an audience. It
 is written in the transaction that records a batch's outcome, so its counts
 (not the send log) say who is in the audience. A remove sends every
 identifier ever added for the user; a re-entering member is not sent again.
+
+How many users are members is kept beside it (AudienceMemberCount), moved
+in the same transaction, so a page reads one row instead of counting the
+audience's members. Each change first takes the count row's lock, so two
+batches of one audience finishing at once count in turn and the number
+stays exact.
 """
 
 from __future__ import annotations
@@ -11,19 +17,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 
 from audiences.bulk_sql import db_datetime, in_values, table
-from audiences.models import AudienceMember
+from audiences.models import AudienceMember, AudienceMemberCount
 
 
 def _table() -> str:
     return table(AudienceMember)
 
 
-def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]]) -> set[str]:
-    """External ids whose every (list type, hash) in `wanted` is already in the audience."""
-    if not wanted or not AudienceMember.objects.filter(audience_id=audience_id).exists():
+def has_members(audience_id: int) -> bool:
+    """Whether the ledger holds anyone for the audience (one index probe)."""
+    return AudienceMember.objects.filter(audience_id=audience_id).exists()
+
+
+def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]], *, has_members: bool = False) -> set[str]:
+    """External ids whose every (list type, hash) in `wanted` is already in the audience.
+
+    `has_members`: the caller asked has_members already, so it is not asked again.
+    """
+    if not wanted or not (has_members or AudienceMember.objects.filter(audience_id=audience_id).exists()):
         return set()
     known: dict[str, set[tuple[str, str]]] = {}
     ids_clause, ids_param = in_values("external_id", list(wanted))
@@ -58,6 +73,11 @@ def record(audience_id: int, *, added: list[tuple[str, str, str]], removed: list
     Runs inside the caller's transaction.
     """
     at = db_datetime(now)
+    _lock_count(audience_id)
+    joining = {external_id for external_id, _, _ in added}
+    change = len(joining - members_among([audience_id], joining)) if joining else 0
+    if removed:
+        change -= len(members_among([audience_id], set(removed) - joining))
     with connection.cursor() as cursor:
         if added:
             columns = "(audience_id, external_id, list_type, identifier_hash, is_member, updated_at)"
@@ -84,6 +104,28 @@ def record(audience_id: int, *, added: list[tuple[str, str, str]], removed: list
                 f"UPDATE {_table()} SET is_member = %s, updated_at = %s WHERE audience_id = %s AND {wanted}",
                 [False, at, audience_id, param],
             )
+    _add_to_count(audience_id, change)
+
+
+def member_count(audience_id: int) -> int:
+    """Users the ledger holds as members of the audience (one row, whatever the audience's size)."""
+    return AudienceMemberCount.objects.filter(audience_id=audience_id).values_list("users", flat=True).first() or 0
+
+
+def _lock_count(audience_id: int) -> None:
+    # An upsert that changes nothing still locks the row until the transaction ends (PostgreSQL);
+    # SQLite's writer lock already serialises writers.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(AudienceMemberCount)} (audience_id, users) VALUES (%s, 0) "
+            "ON CONFLICT (audience_id) DO UPDATE SET users = excluded.users + " + table(AudienceMemberCount) + ".users",
+            [audience_id],
+        )
+
+
+def _add_to_count(audience_id: int, change: int) -> None:
+    if change:
+        AudienceMemberCount.objects.filter(audience_id=audience_id).update(users=F("users") + change)
 
 
 def memberships(audience_ids: Iterable[int], external_id: str) -> dict[int, set[str]]:
@@ -108,20 +150,33 @@ def members_by_hash(audience_ids: Iterable[int], hashes: Iterable[str]) -> set[s
 
 def erase_user(audience_ids: Iterable[int], external_id: str) -> int:
     """Forget every entry of the user in these audiences (an erasure, once Pinterest removed them)."""
-    return AudienceMember.objects.filter(audience_id__in=list(audience_ids), external_id=external_id).delete()[0]
+    audience_ids = sorted(set(audience_ids))
+    with transaction.atomic():
+        for audience_id in audience_ids:
+            _lock_count(audience_id)
+            _add_to_count(audience_id, -len(members_among([audience_id], {external_id})))
+        return AudienceMember.objects.filter(audience_id__in=audience_ids, external_id=external_id).delete()[0]
 
 
 def members_among(audience_ids: Iterable[int], external_ids: Iterable[str]) -> set[str]:
     """Those of these users who are members of any of these audiences."""
-    external_ids = sorted(set(external_ids))
-    if not external_ids:
+    external_ids, audience_ids = sorted(set(external_ids)), sorted(set(audience_ids))
+    if not external_ids or not audience_ids:
         return set()
-    return set(
-        AudienceMember.objects.filter(audience_id__in=list(audience_ids), is_member=True, external_id__in=external_ids)
-        .values_list("external_id", flat=True)
-    )
+    # One parameter for a batch's 1,900 ids (bulk_sql.in_values), not one placeholder each.
+    audiences, audiences_param = in_values("audience_id", audience_ids)
+    wanted, wanted_param = in_values("external_id", external_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT external_id FROM {_table()} WHERE {audiences} AND is_member AND {wanted}",
+            [audiences_param, wanted_param],
+        )
+        return {external_id for (external_id,) in cursor.fetchall()}
 
 
 def forget_audience(audience_id: int) -> None:
     """The audience's list is gone at Pinterest: nobody is in it any more."""
-    AudienceMember.objects.filter(audience_id=audience_id).update(is_member=False)
+    with transaction.atomic():
+        _lock_count(audience_id)
+        AudienceMember.objects.filter(audience_id=audience_id).update(is_member=False)
+        AudienceMemberCount.objects.filter(audience_id=audience_id).update(users=0)

@@ -19,23 +19,31 @@ from __future__ import annotations
 
 import time
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from audiences import leases
-from audiences.models import Audience, AudienceList, SendLog
+from audiences.bulk_sql import add_to_rows
+from audiences.models import Audience, AudienceList, RequestTotal, SendLog
 from audiences.sending import signals
 from integrations.crypto import TokenDecryptionError
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
 from integrations.pinterest.identifiers import EMAIL
-from integrations.services import ConnectionUnusable, with_pinterest
+from integrations.services.connections import ConnectionUnusable
+from integrations.services.tokens import with_pinterest
 
 T = TypeVar("T")
+
+# Upper bounds (seconds) of the buckets of each request's wait for the shared rate limit (RequestTotal.wait_bucket
+# indexes this; its length: longer than the last). Fixed: a bound may only ever be appended.
+LIMITER_WAIT_BOUNDS = (0, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 
 class PinterestProblem(Exception):
@@ -268,10 +276,13 @@ def _logged(audience: Audience, operation: str, list_id: str, size: int, call: C
 
     def completed(**fields) -> None:
         waited = ratelimit.take_waited()  # None: no request left (the connection could not be used)
-        SendLog.objects.filter(pk=log.pk).update(
-            duration_ms=int((time.monotonic() - started) * 1000), finished_at=timezone.now(),
-            limiter_wait_ms=None if waited is None else int(waited * 1000), **fields
-        )
+        waited_ms = None if waited is None else int(waited * 1000)
+        with transaction.atomic():
+            SendLog.objects.filter(pk=log.pk).update(
+                duration_ms=int((time.monotonic() - started) * 1000), finished_at=timezone.now(),
+                limiter_wait_ms=waited_ms, **fields
+            )
+            _count_request(operation, fields["outcome"], fields.get("http_status"), size, waited_ms)
 
     try:
         result = with_pinterest(audience.ad_account.connection, call)
@@ -288,3 +299,10 @@ def _logged(audience: Audience, operation: str, list_id: str, size: int, call: C
     created_id = getattr(result, "id", list_id) if operation == "CREATE_LIST" else list_id
     completed(outcome=SendLog.Outcome.OK, http_status=200, pinterest_customer_list_id=created_id)
     return result
+
+
+def _count_request(operation: str, outcome: str, http_status: int | None, size: int, waited_ms: int | None) -> None:
+    """Add a finished request to the totals /metrics reads (the send log row itself goes with retention)."""
+    bucket = -1 if waited_ms is None else bisect_left(LIMITER_WAIT_BOUNDS, waited_ms / 1000)
+    add_to_rows(RequestTotal, ("operation", "outcome", "http_status", "wait_bucket"), ("n", "records", "waited_ms"),
+                [(operation, outcome, http_status or 0, bucket, 1, size, waited_ms or 0)])

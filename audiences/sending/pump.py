@@ -58,6 +58,8 @@ FLUSH_EARLY_SECONDS = 0.5
 DATABASE_RETRY_SECONDS = 1.0
 # The database errors that mean "cannot reach it now", not a fault in what was asked.
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+# How long an entry call trusts another call's finding that every pump slot is held.
+WAKE_RECHECK_SECONDS = 1.0
 
 
 def slot_of(token: str) -> int:
@@ -75,10 +77,23 @@ def _start_gate(slot: int) -> str:
 # --- Waking ------------------------------------------------------------------------------------
 
 
+# When this process last saw every slot held by a live pump (time.monotonic()).
+_seen_running = -1e9
+
+
 def wake() -> None:
-    """After users were committed as pending (and their lists touched): start a pump where none runs."""
-    if settings.SYNC_SENDER_AUTOSTART:
-        ensure_running()
+    """After users were committed as pending (and their lists touched): start a pump where none runs.
+
+    Calls that follow within a second of a check that found every slot
+    held ask nothing: the pumps see the touched lists on their next tick,
+    and should one of them have died meanwhile, the next call a second
+    later (or the watchdog) starts another.
+    """
+    global _seen_running
+    if not settings.SYNC_SENDER_AUTOSTART or time.monotonic() - _seen_running < WAKE_RECHECK_SECONDS:
+        return
+    if ensure_running() == 0:  # each slot held, or its pump starting
+        _seen_running = time.monotonic()
 
 
 def ensure_running() -> int:

@@ -1,4 +1,4 @@
-"""Sync records: the only writer of SyncRecord and of the sender's work list (DueList).
+"""Sync records: the only writer of SyncRecord (with its retrying module) and of the sender's work list (DueList).
 
 A record moves pending -> synced | errored (or is written not_synced or
 synced on entry); retrying errored users moves them back to pending. Every
@@ -40,6 +40,10 @@ COLUMNS = (
     "lease_expires_at", "last_error",
 )
 _STATE = COLUMNS.index("state")
+_HASHES = slice(COLUMNS.index("email_hash"), COLUMNS.index("maid_hash") + 1)
+_HASH_TYPES = (EMAIL, IDFA, MAID)
+# Which column holds which type's hash (audiences.sending.retrying counts them when it moves records back).
+HASH_COLUMNS = ((EMAIL, "email_hash"), (IDFA, "idfa_hash"), (MAID, "maid_hash"))
 
 
 def _table() -> str:
@@ -83,6 +87,10 @@ def insert(rows: list[tuple], *, now: datetime) -> None:
             for start in range(0, len(rows), 5000):
                 cursor.executemany(sql, rows[start:start + 5000])
     counts = Counter((values[0], values[_STATE]) for values in rows)
+    step_counts.add_sent_types(Counter(
+        (values[0], list_type) for values in rows if values[_STATE] == SYNCED
+        for list_type, value in zip(_HASH_TYPES, values[_HASHES], strict=True) if value
+    ))
     touch({(values[1], values[2]) for values in rows if values[_STATE] == PENDING and values[1]})
     step_counts.add(counts)
     hours = {}
@@ -235,6 +243,7 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
     moved: Counter = Counter()
     hours: dict[tuple[int, datetime], tuple[int, int, int]] = {}
     latencies: list[tuple[int, float]] = []
+    carried_types: Counter = Counter()
     with transaction.atomic(), connection.cursor() as cursor:
         if also is not None:
             also()
@@ -260,6 +269,8 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
                 updated = {record_id for (record_id,) in cursor.fetchall()}
                 latencies.extend((step_id, (now - record.entered_at).total_seconds())
                                  for record in claimed if record.id in updated)
+                carried_types.update((step_id, list_type) for record in claimed if record.id in updated
+                                  for list_type in record.hashes)
                 count = len(updated)
             else:
                 count = cursor.rowcount
@@ -272,85 +283,17 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
         step_counts.add(moved)
         step_counts.add_hours(hours)
         step_counts.add_latencies(latencies)
-
-
-# --- Retrying, expiring and resuming --------------------------------------------------------------
-
-
-def retry_errored(*, step_id: int, now: datetime) -> int:
-    """The step's errored users get another retry window, due at once. Returns how many."""
-    errored = SyncRecord.objects.filter(step_id=step_id, state=ERRORED)
-    with transaction.atomic():
-        touch(errored.exclude(audience=None).values_list("audience_id", "action").distinct())
-        count = errored.update(
-            state=PENDING, entered_at=now, next_attempt_at=now, errored_at=None, attempts=0,
-            lease_owner="", lease_expires_at=None,
-        )
-        step_counts.add({(step_id, ERRORED): -count, (step_id, PENDING): count})
-    return count
-
-
-def error_expired(*, now: datetime, retry_window: timedelta) -> int:
-    """Users still pending `retry_window` after entering become errored, with the last reason kept."""
-    expired = SyncRecord.objects.filter(state=PENDING, entered_at__lte=now - retry_window).exclude(
-        lease_expires_at__gt=now
-    )
-    errored = 0
-    hours_text = f"{retry_window.total_seconds() / 3600:g}"
-    for step_id, last_error in list(expired.values_list("step_id", "last_error").distinct()):
-        reason = last_error or "Not sent within the retry window."
-        with transaction.atomic():
-            count = expired.filter(step_id=step_id, last_error=last_error).update(
-                state=ERRORED, errored_at=now, last_error=f"Gave up after {hours_text} hours: {reason}"[:1000],
-                lease_owner="", lease_expires_at=None,
-            )
-            step_counts.add({(step_id, PENDING): -count, (step_id, ERRORED): count})
-            step_counts.add_hours({(step_id, now): (0, 0, count)})
-        errored += count
-    return errored
-
-
-def resend_added(*, audience_id: int, now: datetime) -> int:
-    """The audience's users who were added are due again (its list is gone at Pinterest). Returns how many.
-
-    Users being sent right now are due again too: their batch may have
-    reached the old list just before it was deleted, and its sender, finding
-    its claim taken back, leaves them pending instead of counting them synced
-    into a list that is gone. Taking the claims back first also waits for any
-    batch that is recording its outcome, so its users are counted here as
-    synced and moved back with the others.
-
-    Records that retention already deleted cannot come back; their users are
-    added again when they next enter.
-    """
-    added = SyncRecord.objects.filter(audience_id=audience_id, action="add", state=SYNCED)
-    moved = 0
-    with transaction.atomic():
-        SyncRecord.objects.filter(audience_id=audience_id, action="add", state=PENDING).exclude(lease_owner="").update(
-            lease_owner="", lease_expires_at=None, next_attempt_at=now,
-        )
-        for step_id in list(added.values_list("step_id", flat=True).distinct()):
-            count = added.filter(step_id=step_id).update(
-                state=PENDING, synced_at=None, sent_types=0, next_attempt_at=now, attempts=0,
-                lease_owner="", lease_expires_at=None,
-            )
-            step_counts.add({(step_id, SYNCED): -count, (step_id, PENDING): count})
-            moved += count
-        if moved:
-            touch([(audience_id, "add")])
-    return moved
-
-
-def resume_held(*, connection_id: int, now: datetime) -> int:
-    """Users held while the connection was invalid are due at once. Returns how many."""
-    waiting = SyncRecord.objects.filter(state=PENDING, audience__ad_account__connection_id=connection_id)
-    with transaction.atomic():
-        touch(waiting.values_list("audience_id", "action").distinct())
-        return waiting.update(next_attempt_at=now)
+        step_counts.add_sent_types(carried_types)
 
 
 def _bits(record: Claimed) -> int:
-    return sum(LIST_TYPE_BITS[t] for t in record.hashes)
+    # A batch has a few combinations of identifier types among its 1,900 users: each summed once.
+    return _bits_of(tuple(record.hashes))
+
+
+@lru_cache(maxsize=64)
+def _bits_of(list_types: tuple[str, ...]) -> int:
+    return sum(LIST_TYPE_BITS[t] for t in list_types)
 
 
 # --- Privacy: suppression, erasure and retention (audiences.services.privacy, .retention) -----------
@@ -384,18 +327,3 @@ def skip_pending_user(*, step_ids: list[int], external_id: str, adds_only: bool,
 def erase_user(*, step_ids: list[int], external_id: str) -> int:
     """Delete the user's records in these steps; the steps' counts keep them. Returns how many."""
     return SyncRecord.objects.filter(step_id__in=step_ids, external_id=external_id).exclude(state=PENDING).delete()[0]
-
-
-def purge_finished(*, before: datetime, limit: int) -> int:
-    """Delete up to `limit` synced, not synced or suppressed records that entered before `before`.
-
-    The steps' counts (StepCount, StepHour) keep them, so every figure stays
-    exact; pending and errored records stay (they can still be sent or retried).
-    """
-    ids = list(
-        SyncRecord.objects.filter(state__in=(SYNCED, NOT_SYNCED, SUPPRESSED), entered_at__lt=before)
-        .values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return 0
-    return SyncRecord.objects.filter(pk__in=ids).delete()[0]

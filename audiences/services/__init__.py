@@ -38,19 +38,21 @@ from audiences.services.entries import (
     user_validate,
     users_fold,
     users_validate,
-    delays_advance,
     entry_fingerprint,
     hash_users,
     idempotent_requests_purge,
     users_enter,
     users_enter_once,
 )
+from audiences.services.delay_steps import delays_advance
 from audiences.services.alerts import alert_settings_of, alert_settings_update, alerts_check, alerts_deliver
+from audiences.services.webhooks import webhook_url_validate
 from audiences.services.audit import acting, audit_record
 from audiences.services.erasure import NothingToErase, erasure_request, privacy_request_run, privacy_requests_process
 from audiences.services.errors import EntryRejected, IdempotencyKeyReused, LaunchRefused, NotAllowed, ServiceError
 from audiences.services.preview import Preview, step_preview
 from audiences.services.retention import retention_purge
+from audiences.services.vacuum import vacuum_tables_due
 from audiences.services.retries import records_error_expired, records_retry_errored
 from audiences.services.suppression import (
     SuppressionResult,
@@ -82,7 +84,7 @@ __all__ = [
     "records_error_expired", "records_retry_errored", "step_create_audience_sync", "step_create_delay",
     "step_delete", "step_match_fields", "step_update", "users_enter", "users_enter_once",
     # Trust and privacy
-    "NothingToErase", "acting", "alert_settings_of", "alert_settings_update", "alerts_check", "alerts_deliver", "audit_record", "erasure_request", "privacy_request_run", "privacy_requests_process",
-    "Preview", "retention_purge", "step_preview", "SuppressionResult", "suppression_add", "suppression_count", "suppression_entry_validate",
+    "NothingToErase", "acting", "alert_settings_of", "alert_settings_update", "alerts_check", "alerts_deliver", "webhook_url_validate", "audit_record", "erasure_request", "privacy_request_run", "privacy_requests_process",
+    "Preview", "retention_purge", "vacuum_tables_due", "step_preview", "SuppressionResult", "suppression_add", "suppression_count", "suppression_entry_validate",
     "suppression_remove",
 ]

@@ -23,8 +23,8 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-import requests
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -38,9 +38,18 @@ from audiences.models import (
     StepCount,
     SyncRecord,
 )
+from audiences.services.alert_mail import mail_of
+from audiences.services.alert_recipients import recipients_of
 from audiences.services.audit import audit_record
 from audiences.services.errors import ServiceError
-from integrations.models import Membership, PinterestConnection, Workspace
+from audiences.services.webhooks import (
+    COULD_NOT_CONNECT,
+    WebhookFailed,
+    WebhookRefused,
+    webhook_post,
+    webhook_url_validate,
+)
+from integrations.models import PinterestConnection, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +94,7 @@ def alert_settings_update(*, workspace: Workspace, enabled: bool | None = None, 
                     URLValidator(schemes=["https", "http"])(webhook_url)
                 except ValidationError:
                     raise ServiceError("The webhook URL must be an http(s) URL.") from None
+                webhook_url_validate(webhook_url)  # and again before every call
             row.webhook_url = webhook_url
         if enabled is not None:
             row.enabled = enabled
@@ -98,23 +108,11 @@ def alert_settings_update(*, workspace: Workspace, enabled: bool | None = None, 
             row.webhook_secret = secrets.token_hex(32)
         row.save()
         audit_record(workspace=workspace, action="alerts.update", target="alert settings",
-                     details={"emails": len(row.emails), "webhook": bool(row.webhook_url), "enabled": row.enabled,
+                     details={"emails": len(row.emails), "webhook": bool(row.webhook_url),
+                              # where alerts go, never the whole URL (it may carry a token) nor the secret
+                              "webhook_host": urlsplit(row.webhook_url).hostname or "", "enabled": row.enabled,
                               "to_admins": row.to_admins, "errored_threshold": row.errored_threshold})
     return row
-
-
-def _recipients(workspace_id: int) -> list[tuple[str, str]]:
-    row = AlertSettings.objects.filter(workspace_id=workspace_id).first() or AlertSettings()
-    if not row.enabled:
-        return []
-    emails = set(row.emails)
-    if row.to_admins:
-        emails |= {address.lower() for address in Membership.objects.filter(
-            workspace_id=workspace_id, role=Membership.Role.ADMIN).values_list("user__email", flat=True) if address}
-    found = [("email", address) for address in sorted(emails)]
-    if row.webhook_url:
-        found.append(("webhook", row.webhook_url))
-    return found
 
 
 # --- Incidents -----------------------------------------------------------------------------------
@@ -133,16 +131,21 @@ def _problems() -> dict[tuple[int, str], tuple[str, str]]:
             Kind.AD_ACCOUNT_UNAVAILABLE, f"Ad account {pinterest_id} is used by an active canvas but unavailable.")
     thresholds = dict(AlertSettings.objects.values_list("workspace_id", "errored_threshold"))
     default = AlertSettings._meta.get_field("errored_threshold").default
-    for step_id, workspace_id, n in StepCount.objects.filter(state=SyncRecord.State.ERRORED, n__gt=0).values_list(
-            "step_id", "step__canvas__workspace_id", "n"):
+    for step_id, workspace_id, n, step_name, position, canvas in StepCount.objects.filter(
+            state=SyncRecord.State.ERRORED, n__gt=0).values_list(
+            "step_id", "step__canvas__workspace_id", "n", "step__name", "step__position", "step__canvas__name"):
         if n >= thresholds.get(workspace_id, default):
-            found[(workspace_id, f"step:{step_id}")] = (Kind.STEP_ERRORED,
-                                                        f"Step {step_id} has {n} errored users.")
+            step = f"“{step_name}”" if step_name else f"step {position + 1}"
+            found[(workspace_id, f"step:{step_id}")] = (
+                Kind.STEP_ERRORED, f"Canvas “{canvas}”, {step}: {n:,} errored users Pinterest did not take.")
     for audience_id, workspace_id, name in Audience.objects.filter(
             pinterest_audience_id="", last_error__startswith=DELETED_ON_PINTEREST).values_list(
             "pk", "workspace_id", "name"):
         found[(workspace_id, f"audience:{audience_id}")] = (
             Kind.AUDIENCE_DELETED, f"Audience “{name}” was deleted on Pinterest; it is being recreated.")
+    from audiences.services.sources import segment_problems  # segments' own problems: failed sources, waiting snapshots
+
+    found.update(segment_problems())
     return found
 
 
@@ -178,7 +181,7 @@ def alerts_check(*, now: datetime | None = None) -> tuple[int, int]:
 def _deliveries(incident: Incident, event: str, now: datetime) -> None:
     AlertDelivery.objects.bulk_create([
         AlertDelivery(incident=incident, event=event, channel=channel, recipient=recipient, next_attempt_at=now)
-        for channel, recipient in _recipients(incident.workspace_id)
+        for channel, recipient in recipients_of(incident.workspace_id)
     ])
 
 
@@ -200,16 +203,28 @@ def alerts_deliver(*, now: datetime | None = None, limit: int = 100) -> int:
         except Exception as exc:  # noqa: BLE001 - any failure of a recipient is retried, never raised
             attempts = delivery.attempts + 1
             wait = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+            error = _generic_error(delivery, exc)
             AlertDelivery.objects.filter(pk=delivery.pk).update(
-                attempts=attempts, last_error=str(exc)[:1000], next_attempt_at=now + timedelta(seconds=wait),
+                attempts=attempts, last_error=error, next_attempt_at=now + timedelta(seconds=wait),
                 status=AlertDelivery.Status.FAILED if attempts >= MAX_ATTEMPTS else AlertDelivery.Status.PENDING,
             )
-            logger.info("alert delivery %s failed (attempt %d): %s", delivery.pk, attempts, exc)
+            logger.info("alert delivery %s failed (attempt %d): %s", delivery.pk, attempts, error)
             continue
         AlertDelivery.objects.filter(pk=delivery.pk).update(status=AlertDelivery.Status.SENT, sent_at=timezone.now(),
                                                             attempts=delivery.attempts + 1, last_error="")
         sent += 1
     return sent
+
+
+def _generic_error(delivery: AlertDelivery, exc: Exception) -> str:
+    """What the delivery shows: the status code or "could not connect", never a library's words.
+
+    "Connection refused" against "answered 307" would tell an open port
+    from a closed one: with the webhook's URL that makes a port scanner.
+    """
+    if isinstance(exc, (WebhookFailed, WebhookRefused)):
+        return str(exc)
+    return "could not send the email" if delivery.channel == "email" else COULD_NOT_CONNECT
 
 
 def payload_of(delivery: AlertDelivery) -> dict:
@@ -230,15 +245,18 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def _send(delivery: AlertDelivery) -> None:
     payload = payload_of(delivery)
     if delivery.channel == "email":
-        word = "Resolved" if delivery.event == AlertDelivery.Event.RESOLVED else "Alert"
-        send_mail(f"[{payload['workspace']}] {word}: {delivery.incident.get_kind_display()}",
-                  f"{payload['summary']}\n\n{json.dumps(payload, indent=2)}", None, [delivery.recipient])
+        subject, body = mail_of(delivery)  # sentences for a person; the webhook keeps the JSON
+        send_mail(subject, body, None, [delivery.recipient])
         return
     row = AlertSettings.objects.get(workspace_id=delivery.incident.workspace_id)
+    # The delivery's id is in the signed body and in a header: the same on every retry of this delivery, so a
+    # receiver can drop a repeat (a call answered but recorded as failed is sent again).
+    payload["delivery_id"] = str(delivery.pk)
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
-    response = requests.post(delivery.recipient, data=body, timeout=WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False,
-                             headers={"Content-Type": "application/json", "X-Alert-Timestamp": timestamp,
-                                      "X-Alert-Signature": signature(row.webhook_secret, timestamp, body)})
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"the webhook answered {response.status_code}")
+    # Checked again here, not only when saved: the row may have been written otherwise, or the name re-pointed.
+    status = webhook_post(delivery.recipient, body=body, timeout=WEBHOOK_TIMEOUT_SECONDS, headers={
+        "Content-Type": "application/json", "X-Alert-Delivery-Id": str(delivery.pk), "X-Alert-Timestamp": timestamp,
+        "X-Alert-Signature": signature(row.webhook_secret, timestamp, body)})
+    if not 200 <= status < 300:
+        raise WebhookFailed(f"the webhook answered {status}")

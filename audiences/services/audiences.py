@@ -21,9 +21,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from audiences.models import Audience, AudienceList
-from audiences.sending import ledger, records
+from audiences.sending import ledger, retrying
 from audiences.sending import pinterest as to_pinterest
 from audiences.services.errors import ServiceError
+from audiences.services.sizes import audience_size_record
 from integrations.models import AdAccount, PinterestConnection, Workspace
 from integrations.pinterest.identifiers import EMAIL
 
@@ -156,7 +157,7 @@ def customer_list_missing(sender, *, audience_id: int, **kwargs) -> None:
             status=Audience.Status.DRAFT, last_error=LIST_DELETED_ON_PINTEREST, checked_at=timezone.now(),
         )
         ledger.forget_audience(audience_id)
-        records.resend_added(audience_id=audience_id, now=timezone.now())
+        retrying.resend_added(audience_id=audience_id, now=timezone.now())
     logger.warning("the customer list of audience %s was deleted on Pinterest; a new one will be made", audience_id)
 
 
@@ -289,11 +290,15 @@ def audience_check(audience: Audience) -> int:
             pinterest_status=remote.status, pinterest_size=remote.size, status=Audience.Status.READY,
             checked_at=timezone.now(),
         )
+        audience_size_record(audience_id=audience.pk, size=remote.size, pinterest_status=remote.status)
         return changed + 1
 
     ready = next((item for item in lists if item.pinterest_status == "READY"), None)
     if ready is None:
         Audience.objects.filter(pk=audience.pk).update(checked_at=timezone.now())
+        # No size yet; the list's status (too small, matching) is the reading.
+        audience_size_record(audience_id=audience.pk, size=None,
+                             pinterest_status=lists[0].pinterest_status if lists else "")
         return changed
     created = to_pinterest.audience_create(ad_account, name=audience.name, customer_list_id=ready.pinterest_customer_list_id)
     Audience.objects.filter(pk=audience.pk).update(
@@ -304,5 +309,6 @@ def audience_check(audience: Audience) -> int:
         last_error="",
         checked_at=timezone.now(),
     )
+    audience_size_record(audience_id=audience.pk, size=created.size, pinterest_status=created.status)
     logger.info("audience %s created on Pinterest as %s", audience.pk, created.id)
     return changed + 1

@@ -16,7 +16,10 @@ from integrations.models import PinterestConnection, Workspace
 def canvas_create(*, workspace: Workspace, name: str) -> Canvas:
     if not name.strip():
         raise ServiceError("A canvas needs a name.")
-    return Canvas.objects.create(workspace=workspace, name=name.strip())
+    with transaction.atomic():
+        canvas = Canvas.objects.create(workspace=workspace, name=name.strip())
+        audit_record(workspace=workspace, action="canvas.create", target=canvas, details={"canvas": canvas.pk})
+    return canvas
 
 
 def canvas_update(*, canvas: Canvas, name: str) -> Canvas:
@@ -43,7 +46,10 @@ def canvas_delete(*, canvas: Canvas) -> None:
     problem = canvas_delete_problem(canvas)
     if problem:
         raise NotAllowed(problem)
-    canvas.delete()
+    with transaction.atomic():
+        audit_record(workspace=canvas.workspace_id, action="canvas.delete", target=canvas,
+                     details={"canvas": canvas.pk, "steps": canvas.steps.count()})
+        canvas.delete()
 
 
 def launch_problems(canvas: Canvas) -> list[str]:

@@ -50,7 +50,7 @@ def delay_records_release(*, step: Step, now: datetime, leaving_canvas: bool, li
     return rows
 
 
-def delay_records_erase(*, step_ids: list[int], external_id: str) -> int:
+def erase_user(*, step_ids: list[int], external_id: str) -> int:
     """Delete the user's delay records (an erasure): one still waiting counts as having exited the canvas."""
     rows = DelayRecord.objects.filter(step_id__in=step_ids, external_id=external_id)
     waiting: dict[int, int] = {}

@@ -1,4 +1,4 @@
-"""Users entering a canvas: validation and hashing, idempotency, and users leaving a delay.
+"""Users entering a canvas: validation and hashing, and idempotency (users leaving a delay: delay_steps).
 
 The only writer of IdempotentRequest. Raw identifiers are hashed here and
 dropped; only hashes go further (integrations.pinterest.identifiers).
@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audiences.models import Canvas, IdempotentRequest, Step
+from audiences.models import Canvas, IdempotentRequest
 from audiences.sending import pump
-from audiences.services import delays
 from audiences.services.errors import EntryRejected, IdempotencyKeyReused, NotAllowed
 from audiences.services.steps import EntryResult, HashedUser, walk
 from integrations.pinterest import identifiers
@@ -94,7 +93,7 @@ def users_fold(users: Sequence[dict]) -> CheckedUsers:
     `duplicates_folded`; one with other identifiers refuses the call
     (EntryRejected naming it, with the first as `other_row`).
     """
-    kept: list[dict] = []
+    kept: list[dict] = FoldedUsers()
     first: dict[str, int] = {}  # external_id -> its row in `users`
     position: dict[str, int] = {}  # external_id -> its place in `kept`
     for index, user in enumerate(users):
@@ -115,8 +114,14 @@ def users_fold(users: Sequence[dict]) -> CheckedUsers:
     return CheckedUsers(kept, len(users) - len(kept))
 
 
+class FoldedUsers(list):
+    """users_fold's answer: checked and folded already, so hash_users need not do it again."""
+
+
 def users_validate(users: Iterable[object]) -> CheckedUsers:
     """user_validate for every row (the first bad one refuses the call), then users_fold."""
+    if type(users) is FoldedUsers and all(type(user) is ValidUser for user in users):
+        return CheckedUsers(users)  # the API's serializer checked and folded them
     return users_fold([user_validate(user, row=index) for index, user in enumerate(users)])
 
 
@@ -167,7 +172,10 @@ def _prepare(canvas: Canvas, users: Sequence[dict], now: datetime) -> tuple[Entr
     if canvas.status != Canvas.Status.ACTIVE:
         raise NotAllowed("The canvas is not active: launch it before entering users.")
     hashed = hash_users(users)
-    steps = list(canvas.steps.order_by("position", "id").select_related("audience"))
+    # The API read the canvas with its steps in this order already (audiences.api.base.ordered_steps).
+    steps = getattr(canvas, "ordered_steps", None)
+    if steps is None:
+        steps = list(canvas.steps.order_by("position", "id").select_related("audience"))
     result = EntryResult(entered=len(hashed), duplicates_folded=hashed.duplicates_folded)
     return result, walk(steps, 0, hashed, now, result)
 
@@ -220,24 +228,3 @@ def idempotent_requests_purge(*, older_than: timedelta = timedelta(days=1)) -> i
     """Forget stored answers older than `older_than` (a retry after that enters the users again)."""
     deleted, _ = IdempotentRequest.objects.filter(created_at__lt=timezone.now() - older_than).delete()
     return deleted
-
-
-def delays_advance(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Users whose delay has passed enter the next step (a schedule calls this)."""
-    now = now or timezone.now()
-    moved = 0
-    for step_id in delays.delay_steps_due(now=now):
-        step = Step.objects.select_related("canvas").get(pk=step_id)
-        steps = list(step.canvas.steps.order_by("position", "id").select_related("audience"))
-        index = next(i for i, s in enumerate(steps) if s.pk == step.pk)
-        with transaction.atomic():
-            rows = delays.delay_records_release(step=step, now=now, leaving_canvas=index == len(steps) - 1, limit=limit)
-            if rows is None:
-                transaction.set_rollback(True)
-                continue
-            users = [HashedUser(r.external_id, r.email_hash, r.idfa_hash, r.maid_hash) for r in rows]
-            for write in walk(steps, index + 1, users, now, EntryResult()):
-                write()
-            transaction.on_commit(pump.wake)
-            moved += len(rows)
-    return moved

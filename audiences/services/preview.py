@@ -18,7 +18,7 @@ from audiences.models import Step
 from audiences.sending import ledger
 from audiences.services.entries import hash_users
 from audiences.services.errors import ServiceError
-from audiences.services.suppressed import suppressed_among
+from audiences.services.suppression_check import suppressed_among
 
 SAMPLE_MAX = 10_000
 HASHES_SHOWN = 5

@@ -8,9 +8,11 @@ them until their wake time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from django.db import transaction
 
@@ -20,7 +22,7 @@ from audiences.services import delays
 from audiences.services.audiences import AudienceChoice, audience_resolve, check_ad_account, prefetch_existing
 from audiences.services.audit import audit_record
 from audiences.services.errors import NotAllowed, ServiceError
-from audiences.services.suppressed import suppressed_among
+from audiences.services.suppression_check import suppressed_among
 from audiences import step_counts
 from integrations.models import AdAccount, Workspace
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
@@ -50,6 +52,29 @@ def _next_position(canvas: Canvas) -> int:
 def _check_editable(canvas: Canvas) -> None:
     if canvas.status == Canvas.Status.ACTIVE:
         raise NotAllowed("Stop the canvas before changing its steps.")
+
+
+# Why a live step keeps each of these: what would happen to users already on their way.
+LIVE_REFUSALS = {
+    "ad_account": "A live step keeps its ad account: its users are in an audience of this one. "
+                  "Stop the canvas to change it.",
+    "audience": "A live step keeps its audience: users already sent would stay in it while new users went to the "
+                "other. Stop the canvas to change it, or add a step.",
+    "action": "A live step keeps its action: users on their way would be sent the opposite of what they entered "
+              "for. Stop the canvas to change it.",
+}
+
+
+def _check_live_change(step: Step, *, ad_account, audience, action) -> None:
+    """Refuse, with its reason, the first change a live canvas's step cannot take. Unchanged values pass."""
+    if ad_account is not _UNCHANGED and ad_account != step.ad_account:
+        raise NotAllowed(LIVE_REFUSALS["ad_account"])
+    if audience is not _UNCHANGED and not (
+            (audience is None and step.audience_id is None)
+            or (audience is not None and audience.audience_id is not None and audience.audience_id == step.audience_id)):
+        raise NotAllowed(LIVE_REFUSALS["audience"])
+    if action is not _UNCHANGED and action != step.action:
+        raise NotAllowed(LIVE_REFUSALS["action"])
 
 
 def _check_audience(workspace: Workspace, ad_account: AdAccount | None, audience: Audience | None) -> None:
@@ -87,19 +112,29 @@ def step_create_audience_sync(
         if isinstance(audience, AudienceChoice):
             audience = prefetched or audience_resolve(workspace=canvas.workspace, ad_account=ad_account, choice=audience)
         _check_audience(canvas.workspace, ad_account, audience)
-        return Step.objects.create(
+        step = Step.objects.create(
             canvas=canvas, position=_next_position(canvas), kind=Step.Kind.AUDIENCE_SYNC, name=name,
             ad_account=ad_account, audience=audience, action=action, **flags,
         )
+        _audit_step(step, "step.create")
+    return step
+
+
+def _audit_step(step: Step, action: str) -> None:
+    audit_record(workspace=step.canvas.workspace_id, action=action, target=f"{step.canvas} / {step}",
+                 details={"step": step.pk, "canvas": step.canvas_id, "kind": step.kind})
 
 
 def step_create_delay(*, canvas: Canvas, seconds: int, name: str = "") -> Step:
     _check_editable(canvas)
     if seconds <= 0:
         raise ServiceError("A delay must be at least one second.")
-    return Step.objects.create(
-        canvas=canvas, position=_next_position(canvas), kind=Step.Kind.DELAY, delay_seconds=seconds, name=name
-    )
+    with transaction.atomic():
+        step = Step.objects.create(
+            canvas=canvas, position=_next_position(canvas), kind=Step.Kind.DELAY, delay_seconds=seconds, name=name
+        )
+        _audit_step(step, "step.create")
+    return step
 
 
 def step_update(
@@ -114,16 +149,19 @@ def step_update(
 ) -> Step:
     """Change a step. Arguments left out keep their value.
 
-    The name is only a label and changes in any canvas state; everything
-    else needs the canvas not to be active. `audience` is an AudienceChoice
-    (or None to clear it); changing the ad account needs an audience of the
-    new ad account too.
+    On a live canvas the name, a sync step's match fields and a delay
+    step's delay change at once: they apply to users who reach the step
+    from then on (users already waiting in a delay keep the time they were
+    given). The ad account, the audience and the action need the canvas
+    stopped, and say why. `audience` is an AudienceChoice (or None to
+    clear it); changing the ad account needs an audience of the new ad
+    account too.
     """
     canvas = step.canvas
     changes = {"ad_account": ad_account, "audience": audience, "action": action, "match_fields": match_fields,
                "delay_seconds": delay_seconds}
-    if any(value is not _UNCHANGED for value in changes.values()):
-        _check_editable(canvas)
+    if canvas.status == Canvas.Status.ACTIVE:
+        _check_live_change(step, ad_account=ad_account, audience=audience, action=action)
     is_sync = step.kind == Step.Kind.AUDIENCE_SYNC
     if not is_sync and any(v is not _UNCHANGED for v in (ad_account, audience, action, match_fields)):
         raise ServiceError("A delay step has no ad account, audience, action or match fields.")
@@ -166,7 +204,9 @@ def step_delete(*, step: Step) -> None:
     pending = step_counts.total(state=SyncRecord.State.PENDING, step_id=step.pk)
     if pending:
         raise NotAllowed(f"{pending} users of this step are still pending; delete it once they are sent.")
-    step.delete()
+    with transaction.atomic():
+        _audit_step(step, "step.delete")
+        step.delete()
 
 
 def step_launch_problems(step: Step, *, label: str) -> list[str]:
@@ -191,6 +231,9 @@ def step_launch_problems(step: Step, *, label: str) -> list[str]:
 
 
 # --- Users moving through steps ---------------------------------------------------------------------
+
+
+_HASH_FIELDS = ((EMAIL, "email_hash"), (IDFA, "idfa_hash"), (MAID, "maid_hash"))
 
 
 @dataclass
@@ -264,31 +307,43 @@ def walk(steps: list[Step], start: int, users: list[HashedUser], now: datetime, 
     return writes
 
 
+def _matched(users: list[HashedUser], types: Sequence[str]) -> list[HashedUser]:
+    """The users with only the identifiers the step matches on: the same users when none carries another."""
+    unmatched = [attrgetter(field) for list_type, field in _HASH_FIELDS if list_type not in types]
+    if not any(any(map(get, users)) for get in unmatched):
+        return users
+    return [u.for_types(types) for u in users]
+
+
 def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: EntryResult) -> Callable[[], None]:
-    types = step.match_list_types
-    matched = [u.for_types(types) for u in users]
+    matched = _matched(users, step.match_list_types)
     already_in: set[str] = set()
     suppressed: set[str] = set()
     if step.action == Step.Action.ADD and step.audience_id:
         # Suppressed users are never added, whichever identifier put them on the list.
         suppressed = suppressed_among(step.audience.workspace_id, users)
-        already_in = ledger.members_with(step.audience_id, {u.external_id: u.identifiers for u in matched if u.has_any})
+        if ledger.has_members(step.audience_id):  # an audience's first users need no look-up
+            already_in = ledger.members_with(step.audience_id,
+                                             {u.external_id: u.identifiers for u in matched if u.has_any},
+                                             has_members=True)
     rows = []
+    row, step_id, audience_id, action = records.row, step.pk, step.audience_id, step.action
+    counted = Counter()
     for user in matched:
+        hashes = (user.email_hash, user.idfa_hash, user.maid_hash)
         if user.external_id in suppressed:
             state = SyncRecord.State.SUPPRESSED
-            result.not_synced += 1
-            result.suppressed += 1
-        elif not user.has_any:
+        elif not any(hashes):
             state = SyncRecord.State.NOT_SYNCED
-            result.not_synced += 1
         elif user.external_id in already_in:
             state = SyncRecord.State.SYNCED
-            result.already_in_audience += 1
         else:
             state = SyncRecord.State.PENDING
-            result.pending += 1
-        rows.append(records.row(step_id=step.pk, audience_id=step.audience_id, action=step.action,
-                                external_id=user.external_id, hashes=(user.email_hash, user.idfa_hash, user.maid_hash),
-                                state=state, now=now))
+        counted[state] += 1
+        rows.append(row(step_id=step_id, audience_id=audience_id, action=action, external_id=user.external_id,
+                        hashes=hashes, state=state, now=now))
+    result.suppressed += counted[SyncRecord.State.SUPPRESSED]
+    result.not_synced += counted[SyncRecord.State.SUPPRESSED] + counted[SyncRecord.State.NOT_SYNCED]
+    result.already_in_audience += counted[SyncRecord.State.SYNCED]
+    result.pending += counted[SyncRecord.State.PENDING]
     return lambda: records.insert(rows, now=now)

@@ -1,7 +1,7 @@
 """The workspace's suppression list: the only writer of SuppressedIdentifier.
 
 Whoever is on it is never added to a Pinterest audience of the workspace
-(the entry path checks it: audiences.services.suppressed), and adding
+(the entry path checks it: audiences.services.suppression_check), and adding
 someone takes them out of every audience the ledger says they are in
 (a removal request each: audiences.services.erasure). Entries are checked
 by the entry path's own validator; only SHA-256 hashes are stored.
@@ -21,11 +21,11 @@ from audiences.services import erasure
 from audiences.services.audit import audit_record
 from audiences.services.entries import user_validate
 from audiences.services.errors import EntryRejected
-from audiences.services.suppressed import Kind, external_id_hash
+from audiences.services.suppression_check import Kind, external_id_hash
 from integrations.models import Workspace
 from integrations.pinterest import identifiers
 
-MAX_ENTRIES = 5000  # per call; the command and the CSV upload send bigger lists in parts
+MAX_ENTRIES = 5000  # per call; files of any allowed size are listed in parts (audiences.services.imports)
 
 _FIELDS = {"email": Kind.EMAIL, "ios_idfa": Kind.IDFA, "android_aid": Kind.MAID}
 
@@ -125,26 +125,3 @@ def _users_to_remove(workspace: Workspace, external_ids: set[str], hashes: set[s
 def suppression_count(*, workspace: Workspace) -> int:
     return SuppressedIdentifier.objects.filter(workspace=workspace).count()
 
-
-def entries_from_csv(text: str) -> list[dict]:
-    """Entries from CSV text whose header names any of external_id, email, ios_idfa, android_aid.
-
-    Empty cells are left out; any other column is refused by the validator
-    (EntryRejected naming the row, counted from 0 after the header).
-    """
-    import csv
-    import io
-
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
-        raise EntryRejected(0, "the CSV needs a header row: external_id, email, ios_idfa, android_aid")
-    entries = []
-    for row in reader:
-        entry = {}
-        for key, value in row.items():
-            if key is None:
-                raise EntryRejected(len(entries), "this row has more cells than the header")
-            if value not in (None, ""):
-                entry[key.strip()] = value
-        entries.append(entry)
-    return entries

@@ -51,8 +51,11 @@ logger = logging.getLogger(__name__)
 _local = threading.local()
 
 
-def _session() -> requests.Session:
-    # One keep-alive session per thread: connection reuse matters at 7 req/s.
+def http_session() -> requests.Session:
+    """This thread's HTTP session: every call to Pinterest goes through it (its `hooks` see each response).
+
+    One keep-alive session per thread: connection reuse matters at 7 req/s.
+    """
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
@@ -116,7 +119,7 @@ def _send(
     `secrets` are removed from any error message Pinterest sends back.
     """
     timeout = timeout or settings.PINTEREST_HTTP_TIMEOUT
-    session = _session()
+    session = http_session()
     try:
         prepared = session.prepare_request(requests.Request(method, url, **kwargs))
         options = session.merge_environment_settings(prepared.url, {}, None, None, None)

@@ -3,7 +3,7 @@
 // floats over the page; Arrow Up/Down move through the results, Enter picks
 // the highlighted one (or loads the next page on "Load more"), Escape
 // closes; scrolling to the end of the list loads the next page too. Typing a
-// new name and clicking Create Audience needs no script at all.
+// new name and clicking Create audience needs no script at all.
 //
 // Django's admin autocomplete (select2) was not used: it picks rows of our own
 // database, whereas this searches Pinterest and must also take a free-text
@@ -15,6 +15,8 @@
     var form = picker.closest("form");
     var input = picker.querySelector("input[name=audience_name]");
     var hidden = picker.querySelector("input[name=pinterest_audience_id]");
+    // A workspace audience (a draft another step created, not on Pinterest yet) goes by its row id instead.
+    var local = picker.querySelector("input[name=audience_id]");
     var list = picker.querySelector(".audience-results");
     var status = picker.querySelector(".audience-status");
     var adAccount = form.querySelector("select[name=ad_account]");
@@ -68,7 +70,8 @@
 
     function choose(item) {
       input.value = item.name;
-      hidden.value = item.id;
+      hidden.value = item.local ? "" : item.id;
+      if (local) { local.value = item.local ? item.local : ""; }
       hide();
       say("Chosen: " + item.name);
       form.submit();
@@ -77,14 +80,15 @@
     function pick(li) {
       if (!li) { return; }
       if (li.classList.contains("more")) { search(nextBookmark); return; }
-      choose({ id: li.dataset.id, name: li.dataset.name });
+      choose({ id: li.dataset.id, name: li.dataset.name, local: li.dataset.local || "" });
     }
 
     function sizeText(item) {
       var parts = [];
-      if (item.size != null) { parts.push(item.size.toLocaleString() + " users"); }
-      if (item.status) { parts.push(item.status === "READY" ? "ready" : item.status.toLowerCase().replace(/_/g, " ")); }
-      parts.push("id " + item.id);
+      if (item.size != null) { parts.push(item.size.toLocaleString("en-US") + " identifiers"); }
+      if (item.note) { parts.push(item.note); }
+      else if (item.status) { parts.push(item.status === "READY" ? "ready" : item.status.toLowerCase().replace(/_/g, " ")); }
+      if (item.id) { parts.push("id " + item.id); }
       return parts.join(" · ");
     }
 
@@ -101,6 +105,7 @@
         li.setAttribute("aria-selected", "false");
         li.dataset.id = item.id;
         li.dataset.name = item.name;
+        if (item.local) { li.dataset.local = item.local; }
         var name = document.createElement("span");
         name.className = "name";
         name.textContent = item.name;
@@ -114,8 +119,8 @@
       nextBookmark = data.next_bookmark || null;
       if (!append && !(data.items || []).length) {
         var typed = input.value.trim();
-        note(typed ? "No existing audience matches “" + typed + "”. Click Create Audience to create it."
-                   : "This ad account has no customer-list audiences yet. Type a name and click Create Audience.");
+        note(typed ? "No existing audience matches “" + typed + "”. Click Create audience to create it."
+                   : "This ad account has no customer-list audiences yet. Type a name and click Create audience.");
       } else {
         say(options().length + " audiences found" + (nextBookmark ? "; more can be loaded" : "") + ". Use the arrow keys and Enter to pick one.");
       }
@@ -162,6 +167,7 @@
     });
     input.addEventListener("input", function () {
       hidden.value = "";
+      if (local) { local.value = ""; }
       clearTimeout(timer);
       timer = setTimeout(function () { search(null); }, 250);
     });
@@ -187,7 +193,7 @@
         if (!list.hidden) { event.preventDefault(); hide(); }
       }
     });
-    if (adAccount) { adAccount.addEventListener("change", function () { hidden.value = ""; hide(); }); }
+    if (adAccount) { adAccount.addEventListener("change", function () { hidden.value = ""; if (local) { local.value = ""; } hide(); }); }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -38,7 +38,8 @@ from audiences.metrics import step_metrics
 from audiences.models import Lease, SendLog, SyncRecord
 from audiences.sending import pump
 from integrations.pinterest.client import TokenSet
-from integrations.services import connection_connect, workspace_create
+from integrations.services.connections import connection_connect
+from integrations.services.workspaces import workspace_create
 from tests.api_support import key_for
 from tests.faults.chaos import OwnPostgres, OwnRedis, RestartableSandbox, postgres_bin
 from tests.faults.processes import (

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audiences import services
 from audiences.models import Incident
-from integrations.models import Workspace
+from integrations.management.workspaces import workspace_by_slug
 
 
 class Command(BaseCommand):
@@ -17,9 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, workspace, email, webhook, threshold, **options):
         if email is not None or webhook is not None or threshold is not None:
-            found = Workspace.objects.filter(slug=workspace or "").first()
-            if found is None:
-                raise CommandError("Give --workspace SLUG of an existing workspace to change its alerts.")
+            found = workspace_by_slug(workspace, nothing_done="The alerts were not changed.")
             with services.acting("command", "alerts"):
                 try:
                     saved = services.alert_settings_update(workspace=found, emails=email, webhook_url=webhook,

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from integrations.models import Membership
-from integrations.services import workspace_add_member, workspace_create
+from integrations.services.workspaces import workspace_add_member, workspace_create
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from audiences import services
-from integrations.models import Workspace
+from integrations.management.workspaces import workspace_by_slug
 
 
 class Command(BaseCommand):
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true", help="only record the erasure; the schedule does it")
 
     def handle(self, *args, workspace, external_id, no_wait, **options):
-        found = Workspace.objects.filter(slug=workspace).first()
-        if found is None:
-            raise CommandError(f"No workspace {workspace!r}.")
+        found = workspace_by_slug(workspace, nothing_done="Nothing was erased.")
         with services.acting("command", "erase_user"):
             try:
                 erasure = services.erasure_request(workspace=found, external_id=external_id)

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audiences import services
 from audiences.models import Step
-from audiences.services import suppression
+from audiences.services import imports_csv
+from audiences.services.preview import SAMPLE_MAX
 
 
 class Command(BaseCommand):
@@ -21,13 +22,12 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No step {step}. `python manage.py sync_status` lists steps with their ids.")
         try:
-            with open(csv, encoding="utf-8-sig") as handle:
-                users = suppression.entries_from_csv(handle.read())
+            users, checked = imports_csv.read_users(csv, limit=SAMPLE_MAX)
+            if not checked.ok:
+                raise CommandError(f"Bad rows: {imports_csv.errors_text(checked)}.")
             preview = services.step_preview(step=found, users=users, volume=volume)
         except OSError as exc:
             raise CommandError(f"Cannot read {csv}: {exc}") from None
-        except services.EntryRejected as exc:
-            raise CommandError(f"Row {exc.row + 1} of the CSV (after the header): {exc.message}.") from None
         except services.ServiceError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(json.dumps(preview.as_dict(), indent=2))

@@ -4,10 +4,10 @@ from audiences import services
 
 
 class Command(BaseCommand):
-    help = ("Delete old finished sync records, send logs, privacy requests (RETENTION_DAYS) and audit events "
-            "(AUDIT_RETENTION_DAYS) now, in small batches; the steps' figures stay exact. A schedule does this "
-            "every 10 minutes.")
+    help = ("Delete old finished sync records, delay records, send logs, privacy requests (RETENTION_DAYS) and audit "
+            "events (AUDIT_RETENTION_DAYS) now, until none is left; the steps' figures stay exact. A schedule does "
+            "this every minute, for up to RETENTION_RUN_SECONDS a run.")
 
     def handle(self, *args, **options):
-        deleted = services.retention_purge(max_batches=1_000_000)
+        deleted = services.retention_purge(seconds=0)
         self.stdout.write(", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in deleted.items()) + " deleted.")

@@ -5,10 +5,15 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.error import URLError
+from urllib.request import urlopen
 
-import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from integrations.models import PinterestConnection, Workspace
+from integrations.pinterest.client import TokenSet
+from integrations.services.connections import connection_connect
 
 
 class Command(BaseCommand):
@@ -58,10 +63,6 @@ class Command(BaseCommand):
 
     def _connect_demo_workspace(self) -> None:
         """Connect the demo workspace to the sandbox's demo Pinterest user, once, so it works at once."""
-        from integrations.models import PinterestConnection, Workspace
-        from integrations.pinterest.client import TokenSet
-        from integrations.services import connection_connect
-
         workspace = Workspace.objects.filter(slug="demo").first()
         if workspace is None or PinterestConnection.objects.filter(workspace=workspace).exists():
             return
@@ -72,10 +73,12 @@ class Command(BaseCommand):
     def _wait_for(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # The standard library's client: a health check of our own local servers needs no more.
             try:
-                if requests.get(url, timeout=1).ok:
-                    return
-            except requests.RequestException:
+                with urlopen(url, timeout=1) as response:
+                    if response.status < 400:
+                        return
+            except (URLError, OSError):
                 pass
             time.sleep(0.2)
         raise SystemExit(f"{url} did not answer within {timeout:.0f} s")

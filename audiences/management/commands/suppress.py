@@ -1,9 +1,23 @@
+"""Add people to a workspace's suppression list from a CSV file, or take them off: an import job.
+
+    python manage.py suppress --workspace acme people.csv
+    python manage.py suppress --workspace acme --remove people.csv
+    cat people.csv | python manage.py suppress --workspace acme -
+
+The header names any of external_id, email, ios_idfa, android_aid (read as
+enter_users reads it); every row is checked first and one bad row changes
+nothing. A file of any allowed size is listed in parts of 5,000.
+"""
+
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audiences import services
-from audiences.services import suppression
+from audiences.management.import_runner import run_file
+from audiences.models import ImportJob
+from audiences.services import imports
+from audiences.services.audit import acting
 from integrations.models import Workspace
 
 
@@ -16,37 +30,18 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", required=True, help="the workspace's slug")
         parser.add_argument("csv", help="a CSV file, or - for standard input")
         parser.add_argument("--remove", action="store_true", help="take the people off the list")
+        parser.add_argument("--yes", action="store_true", help="import the file even if it was imported within a day")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args, workspace, csv, remove, **options):
+    def handle(self, *args, workspace, csv, remove, yes, no_progress, **options):
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:
             raise CommandError(f"No workspace {workspace!r}.")
-        try:
-            if csv == "-":
-                text = sys.stdin.read()
-            else:
-                with open(csv, encoding="utf-8-sig") as handle:
-                    text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"Cannot read {csv}: {exc}") from None
-        try:
-            entries = suppression.entries_from_csv(text)
-            for entry_row, entry in enumerate(entries):
-                services.suppression_entry_validate(entry, row=entry_row)  # the whole file, before any part
-        except services.EntryRejected as exc:
-            raise CommandError(f"Row {exc.row + 1} of the CSV (after the header): {exc.message}. "
-                               "Nothing was changed.") from None
-        parts = [entries[i:i + suppression.MAX_ENTRIES] for i in range(0, len(entries), suppression.MAX_ENTRIES)]
-        with services.acting("command", "suppress"):
-            if remove:
-                unlisted = sum(services.suppression_remove(workspace=found, entries=part) for part in parts)
-                self.stdout.write(f"{unlisted:,} identifiers taken off the suppression list of {found.slug}.")
-                return
-            totals = services.SuppressionResult()
-            for part in parts:
-                result = services.suppression_add(workspace=found, entries=part)
-                totals.listed += result.listed
-                totals.already_listed += result.already_listed
-                totals.removals_started += result.removals_started
-        self.stdout.write(f"{totals.listed:,} identifiers listed ({totals.already_listed:,} were already); "
-                          f"{totals.removals_started:,} users are being removed from their audiences.")
+        path = None if csv == "-" else Path(csv)
+        if path is not None and not path.is_file():
+            raise CommandError(f"Cannot read {csv}: no such file.")
+        kind = ImportJob.Kind.UNSUPPRESS if remove else ImportJob.Kind.SUPPRESS
+        with acting("command", "suppress"):
+            job = run_file(self, path=path, stream=sys.stdin.buffer if path is None else None, workspace=found,
+                           kind=kind, yes=yes, progress=not no_progress)
+        self.stdout.write(imports.summary(job))

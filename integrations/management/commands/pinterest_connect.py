@@ -1,9 +1,8 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.models import Workspace, validate_workspace_slug
+from integrations.management.workspaces import workspace_by_slug
 from integrations.pinterest import client as pinterest
-from integrations.services import connection_connect
+from integrations.services.connections import connection_connect
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -29,12 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--ad-accounts", default="", help="comma-separated ad account ids to enable (default: all)")
 
     def handle(self, *args, **options):
-        slug = options["workspace"]
-        try:
-            validate_workspace_slug(slug)
-            workspace = Workspace.objects.get(slug=slug)
-        except (ValidationError, Workspace.DoesNotExist):
-            raise CommandError(f"No workspace {options['workspace']!r}; create it with workspace_create.") from None
+        workspace = workspace_by_slug(options["workspace"], nothing_done="Nothing was connected.")
         wanted = [a.strip() for a in options["ad_accounts"].split(",") if a.strip()] or None
         bad = [position for position, value in enumerate(wanted or [], start=1) if not pinterest.is_valid_id(value)]
         if bad:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.models import WORKSPACE_SLUG_MAX_LENGTH
-from integrations.services import InvalidWorkspace, workspace_create
+from integrations.services.workspaces import InvalidWorkspace, workspace_create
 
 
 class Command(BaseCommand):
