@@ -136,6 +136,25 @@ def test_a_batch_that_meets_its_list_being_created_waits_for_it_instead_of_backi
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_list_creator_died_creates_the_list_itself_once_its_lease_lapses(sandbox, add_canvas):
+    """A sender killed mid-create leaves its lease to lapse: the batch waiting on it sends at once, no backoff."""
+    from audiences import leases
+    from audiences.models import SyncRecord
+    from audiences.sending import delivery
+
+    audience = add_canvas.steps.get().audience
+    services.users_enter(canvas=add_canvas, users=make_users(300))
+    assert leases.acquire(f"create-list:{audience.pk}", "a-killed-sender", seconds=0.5)
+
+    delivered = delivery.send_batch(audience.pk, "add")
+
+    assert delivered.handled == 300
+    records = SyncRecord.objects.filter(step__canvas=add_canvas)
+    assert records.filter(state="synced", attempts=0).count() == 300
+    assert len(sandbox.state.customer_lists()) == 1
+
+
 def make_hash(i: int) -> str:
     import hashlib
 

@@ -12,6 +12,7 @@ pytestmark = BROWSER_MARKS
 
 def test_an_upload_shows_its_progress_then_its_result(transactional_db, live_server, settings, tmp_path, bob,
                                                       add_canvas, browser):
+    from django.db import connection as db_connection
     from playwright.sync_api import expect
 
     from audiences.models import ImportJob
@@ -43,8 +44,13 @@ def test_an_upload_shows_its_progress_then_its_result(transactional_db, live_ser
         if progress.state == "entering" and progress.rows_entered == 500:
             seen.wait(timeout=30)
 
-    worker = threading.Thread(target=imports.import_run, kwargs={"job_id": job.pk, "seconds": 0,
-                                                                "progress": worker_pauses_once})
+    def worker_runs_the_job() -> None:
+        try:
+            imports.import_run(job_id=job.pk, seconds=0, progress=worker_pauses_once)
+        finally:
+            db_connection.close()  # a thread's connection would outlive the test database
+
+    worker = threading.Thread(target=worker_runs_the_job)
     worker.start()
     try:
         expect(page.locator("#rows-entered")).to_have_text("500", timeout=30_000)  # the page polls its status

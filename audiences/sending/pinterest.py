@@ -195,10 +195,12 @@ def audience_list(audience: Audience) -> AudienceList | None:
 LIST_CREATE_WAIT_SECONDS = 10.0
 
 
-def _create_list(audience: Audience, hashes: list[str]) -> None:
+def _create_list(audience: Audience, hashes: list[str], *, waited: bool = False) -> None:
     lease_name = f"create-list:{audience.pk}"
     owner = uuid.uuid4().hex
     if not leases.acquire(lease_name, owner, seconds=settings.SYNC_LEASE_SECONDS):
+        if waited:
+            raise TryLater("The audience's customer list is being created.", retry_after=1.0)
         # Another sender is creating it (an audience's first second): wait and
         # send into it, rather than back off and miss the first second's budget.
         _send_when_list_exists(audience, hashes)
@@ -228,7 +230,12 @@ def _send_when_list_exists(audience: Audience, hashes: list[str]) -> None:
         creating = leases.is_live(f"create-list:{audience.pk}")
         if audience_list(audience) is not None:
             return send(audience, "add", hashes)
-        if not creating or time.monotonic() > deadline:
+        if not creating:
+            # Its creator stopped without a list (a refused request, or a sender
+            # killed mid-request whose lease lapsed): create it here, once,
+            # adopting the list a lost request may have made.
+            return _create_list(audience, hashes, waited=True)
+        if time.monotonic() > deadline:
             raise TryLater("The audience's customer list is being created.", retry_after=1.0)
         time.sleep(0.05)
 
