@@ -67,6 +67,9 @@ def ids_of_ranges(ordered, partitions: list[dict], *, limit: int) -> list[int]:
     (for example a step and a state), so each gives its ids by a short
     index range scan however large the table; the caller merges them.
     """
+    # The statement keeps only the first `limit` of all its partitions: the database merges the
+    # ranges in order (PostgreSQL's Merge Append reads about `limit` rows, not `limit` per partition).
+    direction = "DESC" if str(ordered.query.order_by[0]).startswith("-") else "ASC"
     found: list[int] = []
     for start in range(0, len(partitions), 200):  # a few hundred subqueries per statement
         parts, params = [], []
@@ -75,6 +78,6 @@ def ids_of_ranges(ordered, partitions: list[dict], *, limit: int) -> list[int]:
             parts.append(f"SELECT * FROM ({sql}) AS part{len(parts)}")
             params.extend(values)
         with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
+            cursor.execute(" UNION ALL ".join(parts) + f" ORDER BY 1 {direction} LIMIT %s", [*params, limit])
             found.extend(pk for (pk,) in cursor.fetchall())
     return found

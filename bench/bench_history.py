@@ -10,7 +10,7 @@ and sent to the local Pinterest sandbox (real send logs, ledger and counts).
 History then grows through the product's own writers, spread over the last
 60 days in time order: records (85% synced, 10% not synced, 3% suppressed,
 2% errored) with their step counts, the ledger for the synced ones, and a
-send-log row per 100 records. At each size every page is loaded (once to
+send-log row per 100 records (5% rejected, 5% held back). At each size every page is loaded (once to
 warm up, then `--loads` times; the median is printed) in process, through
 the whole Django stack with DEBUG off: as a superuser and as an Acme
 marketer (on PostgreSQL after a VACUUM ANALYZE, as autovacuum keeps a
@@ -36,6 +36,15 @@ from stack import free_port, prepare, production_env, start_sandbox, stop  # noq
 
 STATES = ["synced"] * 85 + ["not_synced"] * 10 + ["suppressed"] * 3 + ["errored"] * 2
 HISTORY_DAYS = 60
+# Send logs: 90% accepted, 5% rejected, 5% held back without a call (one round of the audiences in
+# 20 of each kind), so every audience has some of each. Enough of each that the filtered lists show a full page (100) at either
+# size, so the two sizes compare the same work.
+LOG_OUTCOMES = (
+    [{"outcome": "ok", "http_status": 200}] * 9
+    + [{"outcome": "failed", "http_status": 400, "error": "Pinterest refused the request (HTTP 400)."}]
+    + [{"outcome": "ok", "http_status": 200}] * 9
+    + [{"outcome": "retry", "http_status": None, "error": "Held: the ad account is not visible."}]
+)
 
 
 def seed_real(*, sandbox_port: int) -> dict:
@@ -105,12 +114,10 @@ def grow(steps: list, *, have: int, target: int, start, end, external_prefix: st
             if state == "synced":
                 added.setdefault(step.audience_id, []).append((external_id, EMAIL, email))
         logs = [
-            SendLog(audience_id=steps[j % len(steps)].audience_id, operation="ADD", list_type=EMAIL,
-                    pinterest_customer_list_id="1", size=100,
-                    outcome="ok" if j % 50 else ("failed" if j % 100 else "retry"),
-                    http_status=200 if j % 50 else (400 if j % 100 else 429), duration_ms=180, limiter_wait_ms=20,
-                    started_at=now, finished_at=now)
-            for j in range(n // 100)
+            SendLog(audience_id=steps[g % len(steps)].audience_id, operation="ADD", list_type=EMAIL,
+                    pinterest_customer_list_id="1", size=100, duration_ms=180, limiter_wait_ms=20,
+                    started_at=now, finished_at=now, **LOG_OUTCOMES[g // len(steps) % len(LOG_OUTCOMES)])
+            for g in range((have + done) // 100, (have + done + n) // 100)
         ]
         with transaction.atomic():
             records.insert(rows, now=now)

@@ -82,3 +82,22 @@ def test_no_list_counts_the_history_table(history, bob, superuser):
             counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()
                       and re.search(r'FROM "audiences_(syncrecord|sendlog|auditevent)"', q["sql"])]
             assert counts == [], f"{url} counted: {counts}"
+
+
+def test_requests_filtered_to_the_held_back_or_to_one_kind_list_exactly_those(history, bob, superuser):
+    from audiences.models import SendLog
+
+    audience_id = history.steps.get().audience_id
+    SendLog.objects.bulk_create(
+        [SendLog(audience_id=audience_id, operation="ADD", outcome="retry", error=f"held back {i}") for i in range(3)]
+        + [SendLog(audience_id=audience_id, operation="FIND_LIST", outcome="ok", http_status=200, error=f"found {i}")
+           for i in range(2)]
+    )
+    for user in (bob, superuser):
+        client = signed_in(user)
+        held = client.get("/admin/audiences/sendlog/?reached=no").content.decode()
+        assert re.findall(r"held back \d", held) == ["held back 2", "held back 1", "held back 0"]
+        assert "Showing 1–3, newest first" in held
+        found = client.get("/admin/audiences/sendlog/?operation__exact=FIND_LIST").content.decode()
+        assert re.findall(r"found \d", found) == ["found 1", "found 0"]
+        assert "held back" not in found

@@ -33,3 +33,27 @@ def test_users_never_sent_in_time_are_told_apart_from_users_pinterest_refused():
     assert [(g.users, g.title) for g in groups] == [(7, "Not sent within the retry window"),
                                                      (5, "Pinterest refused these users' data")]
     assert "Check the Pinterest page" in groups[0].next_step
+
+
+def test_a_long_reason_in_any_script_is_kept_to_1000_bytes_and_grouped(db, sandbox, add_canvas):
+    from django.utils import timezone
+
+    from audiences import services
+    from audiences.models import SyncRecord
+    from audiences.sending import records
+    from audiences.services.error_groups import errored_groups
+    from tests.conftest import make_users
+
+    services.users_enter(canvas=add_canvas, users=make_users(30))
+    step = add_canvas.steps.get()
+    claimed = records.claim(step.audience_id, step.action, owner="sender", now=timezone.now(), at_least=1)
+    reason = "Pinterest a refusé « Été 2026 » · HTTP 400 · " + "Ω日本" * 900  # about 8,000 bytes
+    records.finish("sender", [(record, records.Error(reason)) for record in claimed], now=timezone.now())
+
+    stored = set(SyncRecord.objects.filter(step=step).values_list("last_error", flat=True))
+    assert len(stored) == 1
+    kept = stored.pop()
+    assert reason.startswith(kept) and 997 <= len(kept.encode()) <= 1000
+    assert [(group.users, group.title) for group in errored_groups(step)] == [
+        (30, "Pinterest refused these users' data")
+    ]

@@ -46,6 +46,16 @@ _HASH_TYPES = (EMAIL, IDFA, MAID)
 HASH_COLUMNS = ((EMAIL, "email_hash"), (IDFA, "idfa_hash"), (MAID, "maid_hash"))
 
 
+# A reason is kept up to 1,000 bytes (not characters): errored rows' reasons are index keys
+# (`syncrecord_step_errors`), and an index entry must stay well under PostgreSQL's 2,704-byte limit.
+REASON_MAX_BYTES = 1000
+
+
+def reason_text(reason: str) -> str:
+    """The reason as stored on a record: cut at REASON_MAX_BYTES of UTF-8, never inside a character."""
+    return reason.encode()[:REASON_MAX_BYTES].decode(errors="ignore")
+
+
 def _table() -> str:
     return table(SyncRecord)
 
@@ -251,9 +261,9 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
             if outcome is None:
                 fields, state = {"state": SYNCED, "synced_at": now, "last_error": "", "sent_types": sent_types}, SYNCED
             elif isinstance(outcome, Error):
-                fields, state = {"state": ERRORED, "errored_at": now, "last_error": outcome.reason[:1000]}, ERRORED
+                fields, state = {"state": ERRORED, "errored_at": now, "last_error": reason_text(outcome.reason)}, ERRORED
             else:
-                fields, state = {"next_attempt_at": outcome.at, "last_error": outcome.reason[:1000]}, PENDING
+                fields, state = {"next_attempt_at": outcome.at, "last_error": reason_text(outcome.reason)}, PENDING
             assignments = [f"{column} = %s" for column in fields]
             if outcome is not None and not (isinstance(outcome, Retry) and outcome.held):
                 assignments.append("attempts = attempts + 1")  # failed attempts, not holds

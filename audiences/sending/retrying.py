@@ -15,7 +15,7 @@ from django.db.models import Count, Q
 
 from audiences import step_counts
 from audiences.models import SyncRecord
-from audiences.sending.records import ERRORED, HASH_COLUMNS, PENDING, SYNCED, touch
+from audiences.sending.records import ERRORED, HASH_COLUMNS, PENDING, SYNCED, reason_text, touch
 
 
 def retry_errored(*, step_id: int, now: datetime, last_errors: Collection[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def error_expired(*, now: datetime, retry_window: timedelta) -> int:
         reason = last_error or "Not sent within the retry window."
         with transaction.atomic():
             count = expired.filter(step_id=step_id, last_error=last_error).update(
-                state=ERRORED, errored_at=now, last_error=f"Gave up after {hours_text} hours: {reason}"[:1000],
+                state=ERRORED, errored_at=now, last_error=reason_text(f"Gave up after {hours_text} hours: {reason}"),
                 lease_owner="", lease_expires_at=None,
             )
             step_counts.add({(step_id, PENDING): -count, (step_id, ERRORED): count})
