@@ -82,7 +82,8 @@ class IdCursorPagination(CursorPagination):
         ordered = queryset.order_by("-pk" if descending else "pk").values_list("pk", flat=True)
         if cursor and cursor.position is not None:
             ordered = ordered.filter(**{"pk__lt" if descending else "pk__gt": cursor.position})
-        return queryset.filter(pk__in=ids_of_ranges(ordered, partitions, limit=wanted))
+        # The page's rows by primary key alone: with the list's filters too, a planner may walk a filter's index.
+        return queryset.model._default_manager.filter(pk__in=ids_of_ranges(ordered, partitions, limit=wanted))
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next_cursor": self.get_next_link()})

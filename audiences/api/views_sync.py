@@ -128,15 +128,15 @@ class StepRecordsView(SyncStepView):
         step = self.get_sync_step(pk)
         query = s.RecordsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        records = SyncRecord.objects.filter(step=step).only(
-            "id", "external_id", "state", "attempts", "last_error", "entered_at", "next_attempt_at", "synced_at",
-            "errored_at",
-        )
+        records = SyncRecord.objects.filter(step=step)
         if "state" in query.validated_data:
             records = records.filter(state=query.validated_data["state"])
         else:  # every state: one `syncrecord_step_state` range per state, never a sort of the step's history
             records = self.paginator.narrowed(request, records, [{"state": s} for s in SyncRecord.State.values])
-        page = self.paginate_queryset(records)
+        page = self.paginate_queryset(records.only(
+            "id", "external_id", "state", "attempts", "last_error", "entered_at", "next_attempt_at", "synced_at",
+            "errored_at",
+        ))
         return self.get_paginated_response(s.SyncRecordSerializer(page, many=True).data)
 
 

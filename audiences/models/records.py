@@ -126,7 +126,10 @@ class SendLog(models.Model):
         AUTH = "auth", "Token invalid"
         FAILED = "failed", "Rejected"
 
-    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="send_logs")
+    # No index of its own: `sendlog_audience_recent` starts with the audience. A second one would cost each
+    # request a write, and SQLite's planner, without statistics, took it over the filters' indexes below.
+    audience = models.ForeignKey(Audience, null=True, on_delete=models.SET_NULL, related_name="send_logs",
+                                 db_index=False)
     operation = models.CharField(max_length=20)  # ADD, REMOVE, CREATE_LIST, FIND_LIST (looking for a lost create)
     list_type = models.CharField(max_length=8, blank=True)
     pinterest_customer_list_id = models.CharField(max_length=32, blank=True)

@@ -14,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db import connection
 
 from audiences.models import Step, SyncRecord
 
@@ -110,7 +110,12 @@ def group_errors(rows: list[tuple[str, int]]) -> list[ErrorGroup]:
 
 def errored_groups(step: Step) -> list[ErrorGroup]:
     """The step's errored users grouped by cause."""
-    # COUNT(*), not of a column: the partial index `syncrecord_step_errors` then answers alone.
-    rows = (SyncRecord.objects.filter(step=step, state=SyncRecord.State.ERRORED)
-            .values_list("last_error").annotate(n=Count("*")).order_by())
-    return group_errors(list(rows))
+    # The partial index `syncrecord_step_errors` answers this alone, whatever the step's history, when
+    # the state is written as a literal: SQLite cannot use a partial index for a bound `state = ?`.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT last_error, COUNT(*) FROM {SyncRecord._meta.db_table} "
+            f"WHERE step_id = %s AND state = '{SyncRecord.State.ERRORED.value}' GROUP BY last_error",
+            [step.pk],
+        )
+        return group_errors(cursor.fetchall())
