@@ -129,6 +129,8 @@ def grow(steps: list, *, have: int, target: int, start, end, external_prefix: st
 
 def pages(seeded: dict, key: str) -> dict[str, str | tuple]:
     """Label -> URL (admin and endpoints) or ("api", path) for the API with the Acme key."""
+    from django.urls import reverse
+
     from audiences.models import SyncRecord
 
     step = seeded["steps"]["acme"][3]
@@ -146,6 +148,7 @@ def pages(seeded: dict, key: str) -> dict[str, str | tuple]:
         "Send logs, failed": "/admin/audiences/sendlog/?outcome__exact=failed",
         "Send logs, held back": "/admin/audiences/sendlog/?reached=no",
         "Canvases": "/admin/audiences/canvas/",
+        "Overview": reverse("admin:audiences_canvas_overview"),
         "Audiences": "/admin/audiences/audience/",
         "Audit events": "/admin/audiences/auditevent/",
         "Step analytics": f"/admin/audiences/canvas/step/{step.pk}/analytics/",
