@@ -191,3 +191,32 @@ def test_a_pump_that_lost_its_slot_leaves_it_to_the_pump_holding_it(sandbox, add
     started = time.monotonic()
     pump.run(0, seconds=20)
     assert time.monotonic() - started < 5
+
+
+def test_a_trickling_list_is_read_again_only_when_new_users_reach_it(sandbox, add_canvas):
+    """The pump polls its work list ten times a second; a list's users are counted again only after a touch."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audiences.sending import pinterest as to_pinterest
+
+    step = add_canvas.steps.get()
+    services.users_enter(canvas=add_canvas, users=make_users(5))
+    the_pump = pump.Pump(pump.slot_of(to_pinterest.budget_of(step.ad_account.connection)), owner="test")
+    first_poll = timezone.now()
+    the_pump._read_work_list(None)
+    the_pump._refresh(timezone.now())
+    key = (step.audience_id, step.action)
+    assert the_pump.lists[key].due == 5
+
+    def records_read_by_one_tick() -> list[str]:
+        with CaptureQueriesContext(db_connection) as queries:
+            the_pump._read_work_list(first_poll - timedelta(seconds=1))  # the polls overlap by a second
+            the_pump._refresh(timezone.now())
+        return [q["sql"] for q in queries.captured_queries if SyncRecord._meta.db_table in q["sql"]]
+
+    assert records_read_by_one_tick() == []  # the list came back from the poll, but nobody new reached it
+    services.users_enter(canvas=add_canvas, users=make_users(5, start=100))
+    assert records_read_by_one_tick() != []
+    assert the_pump.lists[key].due == 10

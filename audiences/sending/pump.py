@@ -241,8 +241,13 @@ class Pump:
                 # Users of an invalid connection or of an ad account it can no longer see wait.
                 state.token, state.usable = token, ad_account.connection.is_usable and ad_account.available
             if key in self.lists:
-                self.lists[key].stale = True
-                self.lists[key].touched_at = touched[key]
+                state = self.lists[key]
+                # The polls overlap by a second, so a list touched once comes back ten polls running:
+                # only a new touch (or a full read) means its counts may have changed. Re-reading every
+                # trickling list each tick cost two queries per list ten times a second.
+                if since is None or state.touched_at != touched[key]:
+                    state.stale = True
+                state.touched_at = touched[key]
         if since is None:
             for key in set(self.lists) - keys:
                 if not self.lists[key].in_flight:
