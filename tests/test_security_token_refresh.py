@@ -188,6 +188,8 @@ def _in_thread(function) -> None:
             function()
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
+        finally:
+            connections.close_all()  # a thread's connection would outlive the test database
 
     thread = threading.Thread(target=run)
     thread.start()
