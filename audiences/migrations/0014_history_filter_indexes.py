@@ -9,6 +9,21 @@ from django.db import migrations, models
 # own index on its audience goes: `sendlog_audience_recent` starts with the audience and serves its lookups.
 
 
+
+def shorten_long_reasons(apps, schema_editor):
+    """Errored rows' reasons become index keys: one written before they were cut at 1,000 bytes is shortened.
+
+    PostgreSQL refuses an index entry over 2,704 bytes; 300 characters are at most 1,200 bytes. SQLite has
+    no such limit.
+    """
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(
+        "UPDATE audiences_syncrecord SET last_error = left(last_error, 300) "
+        "WHERE state = 'errored' AND octet_length(last_error) > 1000"
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -16,6 +31,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(shorten_long_reasons, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='sendlog',
             name='audience',
