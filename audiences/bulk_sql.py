@@ -65,7 +65,9 @@ def ids_of_ranges(ordered, partitions: list[dict], *, limit: int) -> list[int]:
 
     Each partition is a filter that an index keeps in the queryset's order
     (for example a step and a state), so each gives its ids by a short
-    index range scan however large the table; the caller merges them.
+    index range scan however large the table. The statement merges them and
+    keeps the first `limit` in the queryset's order (per 200 partitions: a
+    caller with more merges the statements' answers).
     """
     # The statement keeps only the first `limit` of all its partitions: the database merges the
     # ranges in order (PostgreSQL's Merge Append reads about `limit` rows, not `limit` per partition).
