@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from audiences import metrics, services
 from audiences.api import serializers_sync as s
-from audiences.api.base import ApiView
+from audiences.api.base import MAX_ID, ApiView
 from audiences.api.errors import Conflict, IdempotencyKeyConflict
 from audiences.api.json import FastJSONParser
 from audiences.api.pagination import IdCursorPagination
@@ -54,8 +54,10 @@ class CanvasEntriesView(ApiView):
         tags=["entries"],
     )
     def post(self, request, pk: int):
-        # Entering reads the steps it walks itself, without the ad accounts the other answers show.
-        canvas = self.get_canvas(pk, with_steps=False)
+        # The canvas and the steps entering walks, without the ad accounts the other answers show.
+        canvas = services.canvas_for_entry(workspace_id=self.workspace.pk, canvas_id=pk) if pk <= MAX_ID else None
+        if canvas is None:
+            raise exceptions.NotFound(f"No canvas {pk} in this workspace.")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not IDEMPOTENCY_KEY_PATTERN.match(key):
             raise exceptions.ValidationError(

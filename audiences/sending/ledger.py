@@ -22,6 +22,7 @@ from django.db.models import F
 
 from audiences.bulk_sql import db_datetime, in_values, table
 from audiences.models import AudienceMember, AudienceMemberCount
+from project import db
 
 
 def _table() -> str:
@@ -29,16 +30,17 @@ def _table() -> str:
 
 
 def has_members(audience_id: int) -> bool:
-    """Whether the ledger holds anyone for the audience (one index probe)."""
-    return AudienceMember.objects.filter(audience_id=audience_id).exists()
+    """Whether the ledger holds anyone for the audience (one index probe, asked by every entry call)."""
+    return db.exists(AudienceMember, "audience_id = %s", [audience_id])
 
 
-def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]], *, has_members: bool = False) -> set[str]:
+def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]], *, known_to_have_members: bool = False
+                 ) -> set[str]:
     """External ids whose every (list type, hash) in `wanted` is already in the audience.
 
-    `has_members`: the caller asked has_members already, so it is not asked again.
+    `known_to_have_members`: the caller asked has_members already, so it is not asked again.
     """
-    if not wanted or not (has_members or AudienceMember.objects.filter(audience_id=audience_id).exists()):
+    if not wanted or not (known_to_have_members or has_members(audience_id)):
         return set()
     known: dict[str, set[tuple[str, str]]] = {}
     ids_clause, ids_param = in_values("external_id", list(wanted))

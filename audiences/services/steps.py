@@ -321,11 +321,11 @@ def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: Ent
     suppressed: set[str] = set()
     if step.action == Step.Action.ADD and step.audience_id:
         # Suppressed users are never added, whichever identifier put them on the list.
-        suppressed = suppressed_among(step.audience.workspace_id, users)
+        suppressed = suppressed_among(step.canvas.workspace_id, users)
         if ledger.has_members(step.audience_id):  # an audience's first users need no look-up
             already_in = ledger.members_with(step.audience_id,
                                              {u.external_id: u.identifiers for u in matched if u.has_any},
-                                             has_members=True)
+                                             known_to_have_members=True)
     rows = []
     row, step_id, audience_id, action = records.row, step.pk, step.audience_id, step.action
     counted = Counter()

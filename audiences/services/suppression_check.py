@@ -14,6 +14,7 @@ from django.db import connection
 
 from audiences.bulk_sql import in_values
 from audiences.models import SuppressedIdentifier
+from project import db
 
 Kind = SuppressedIdentifier.Kind
 
@@ -33,7 +34,7 @@ def user_hashes(user) -> set[tuple[str, str]]:
 
 
 def workspace_has_suppressions(workspace_id: int) -> bool:
-    return SuppressedIdentifier.objects.filter(workspace_id=workspace_id).exists()
+    return db.exists(SuppressedIdentifier, "workspace_id = %s", [workspace_id])
 
 
 def suppressed_among(workspace_id: int, users: Iterable) -> set[str]:
