@@ -35,7 +35,8 @@ def _columns_and_converters(model) -> tuple[str, list[str], list[tuple[int, list
 _plans: dict[tuple[str, type], tuple[str, list[str], list[tuple[int, list, object]]]] = {}
 
 
-def instances(model, where: str, params: Sequence, *, order_by: str = "", limit: int | None = None) -> list:
+def instances(model, where: str, params: Sequence, *, order_by: str = "", order_params: Sequence = (),
+              limit: int | None = None) -> list:
     """The model's rows matching `where` (raw SQL over its own table), as model instances."""
     select, attnames, converters = _columns_and_converters(model)
     table = connection.ops.quote_name(model._meta.db_table)
@@ -45,7 +46,7 @@ def instances(model, where: str, params: Sequence, *, order_by: str = "", limit:
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, *order_params])
         rows = cursor.fetchall()
     found = []
     for row in rows:
@@ -64,7 +65,7 @@ def exists(model, where: str, params: Sequence) -> bool:
         return cursor.fetchone() is not None
 
 
-def instance(model, where: str, params: Sequence):
-    """The one row matching `where` as a model instance, or None."""
-    rows = instances(model, where, params, limit=1)
+def instance(model, where: str, params: Sequence, *, order_by: str = "", order_params: Sequence = ()):
+    """The first row matching `where` as a model instance, or None."""
+    rows = instances(model, where, params, order_by=order_by, order_params=order_params, limit=1)
     return rows[0] if rows else None

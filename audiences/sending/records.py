@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from audiences import step_counts
@@ -138,13 +138,19 @@ def lists_touched_since(moment: datetime | None) -> list[tuple[int, str, datetim
 def due_state(audience_id: int, action: str, *, now: datetime, cap: int) -> tuple[datetime | None, int]:
     """(when its longest-waiting user was due, or None if nobody waits; users due now, counted up to `cap`).
 
-    Two index range scans on `syncrecord_due`, whatever the backlog.
+    Two index range scans on `syncrecord_due`, whatever the backlog. Raw
+    statements: every pump asks for each list it watches, several times a
+    second, and compiling the ORM's versions cost more than the scans.
     """
-    waiting = SyncRecord.objects.filter(state=PENDING, audience_id=audience_id, action=action)
-    oldest = waiting.aggregate(oldest=Min("next_attempt_at"))["oldest"]
-    if oldest is None or oldest > now:
-        return oldest, 0
-    return oldest, waiting.filter(next_attempt_at__lte=now)[:cap].count()
+    waiting = f"FROM {_table()} WHERE state = %s AND audience_id = %s AND action = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(next_attempt_at) {waiting}", [PENDING, audience_id, action])
+        oldest = python_datetime(cursor.fetchone()[0])
+        if oldest is None or oldest > now:
+            return oldest, 0
+        cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 {waiting} AND next_attempt_at <= %s LIMIT %s) AS due",
+                       [PENDING, audience_id, action, db_datetime(now), cap])
+        return oldest, cursor.fetchone()[0]
 
 
 def list_forget_if_idle(audience_id: int, action: str, *, idle_since: datetime) -> bool:
