@@ -12,6 +12,7 @@ at once, and a sender that dies leaves them due again when its lease lapses.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,20 +83,17 @@ def insert(rows: list[tuple], *, now: datetime) -> None:
     """Write new records (see `row`) and count them; inside the caller's transaction.
 
     Entering is the hot path (10,000 users a call, backlogs of millions):
-    one prepared statement on SQLite, COPY on PostgreSQL (~10x faster).
+    COPY on PostgreSQL (~10x faster than INSERTs); on SQLite one statement
+    reading the rows from a JSON array (_insert_from_json).
     """
     if not rows:
         return
-    columns = ", ".join(COLUMNS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {_table()} ({columns}) FROM STDIN") as copy:
-                for values in rows:
-                    copy.write_row(values)
-        else:
-            sql = f"INSERT INTO {_table()} ({columns}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-            for start in range(0, len(rows), 5000):
-                cursor.executemany(sql, rows[start:start + 5000])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {_table()} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for values in rows:
+                copy.write_row(values)
+    else:
+        _insert_from_json(rows)
     counts = Counter((values[0], values[_STATE]) for values in rows)
     step_counts.add_sent_types(Counter(
         (values[0], list_type) for values in rows if values[_STATE] == SYNCED
@@ -107,6 +105,33 @@ def insert(rows: list[tuple], *, now: datetime) -> None:
     for step_id in {step_id for step_id, _ in counts}:
         hours[(step_id, now)] = (sum(n for (s, _), n in counts.items() if s == step_id), counts[(step_id, SYNCED)], 0)
     step_counts.add_hours(hours)
+
+
+# What differs from user to user in a call's rows; the other columns are the same for all of them.
+_PER_USER = tuple(COLUMNS.index(column) for column in (
+    "external_id", "email_hash", "idfa_hash", "maid_hash", "state", "synced_at"))
+_SHARED = tuple(index for index in range(len(COLUMNS)) if index not in _PER_USER)
+
+
+def _insert_from_json(rows: list[tuple]) -> None:
+    """SQLite: each group of rows sharing the other columns in one INSERT ... SELECT over json_each.
+
+    Binding 17 parameters a row through Python's sqlite3 cost half of
+    SQLite's whole insert (21 -> 11 us a row on a 2-core machine); the
+    shared values are bound once and the rest is one JSON text.
+    """
+    groups: dict[tuple, list[tuple]] = {}
+    for values in rows:
+        groups.setdefault(tuple(values[i] for i in _SHARED), []).append(tuple(values[i] for i in _PER_USER))
+    shared_columns = [COLUMNS[i] for i in _SHARED]
+    per_user_columns = [COLUMNS[i] for i in _PER_USER]
+    selects = [*(["%s"] * len(shared_columns)),
+               *(f"json_extract(value, '$[{position}]')" for position in range(len(per_user_columns)))]
+    sql = (f"INSERT INTO {_table()} ({', '.join([*shared_columns, *per_user_columns])}) "
+           f"SELECT {', '.join(selects)} FROM json_each(%s)")
+    with connection.cursor() as cursor:
+        for shared, users in groups.items():
+            cursor.execute(sql, [*shared, json.dumps(users)])
 
 
 def touch(lists: Iterable[tuple[int, str]]) -> None:
