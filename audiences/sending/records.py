@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -111,6 +112,7 @@ def insert(rows: list[tuple], *, now: datetime) -> None:
 _PER_USER = tuple(COLUMNS.index(column) for column in (
     "external_id", "email_hash", "idfa_hash", "maid_hash", "state", "synced_at"))
 _SHARED = tuple(index for index in range(len(COLUMNS)) if index not in _PER_USER)
+_shared_of, _per_user_of = itemgetter(*_SHARED), itemgetter(*_PER_USER)
 
 
 def _insert_from_json(rows: list[tuple]) -> None:
@@ -122,7 +124,7 @@ def _insert_from_json(rows: list[tuple]) -> None:
     """
     groups: dict[tuple, list[tuple]] = {}
     for values in rows:
-        groups.setdefault(tuple(values[i] for i in _SHARED), []).append(tuple(values[i] for i in _PER_USER))
+        groups.setdefault(_shared_of(values), []).append(_per_user_of(values))
     shared_columns = [COLUMNS[i] for i in _SHARED]
     per_user_columns = [COLUMNS[i] for i in _PER_USER]
     selects = [*(["%s"] * len(shared_columns)),
