@@ -27,12 +27,14 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db
 
 
-def allowed(throttle_cache, api_key, times: int) -> list[bool]:
-    """`times` requests of one key through a throttle that counts in `throttle_cache`."""
+def allowed(throttle_cache, api_key, times: int, *, at: float | None = None) -> list[bool]:
+    """`times` requests of one key through a throttle that counts in `throttle_cache` (at time `at`)."""
     answers = []
     for _ in range(times):
         throttle = ApiKeyRateThrottle()
         throttle.cache = throttle_cache
+        if at is not None:
+            throttle.timer = lambda: at
         request = APIRequestFactory().get("/api/v1/canvases/")
         request.user = ApiClient(api_key)
         answers.append(throttle.allow_request(request, view=None))
@@ -113,3 +115,40 @@ def test_two_web_processes_share_a_keys_count(settings, acme):
     assert refused.status_code == 429
     assert error_of(refused)["code"] == "throttled"
     assert int(refused["Retry-After"]) >= 1
+
+
+MINUTE = 60 * 29_000_000  # a whole minute, so that offsets below are seconds into it
+
+
+def test_a_burst_at_the_end_of_a_minute_still_counts_in_the_next(settings, acme):
+    settings.API_THROTTLE_RATE = "4/min"
+    api_key, _ = api_key_create(workspace=acme, name="edge")
+    cache = caches["default"]
+    assert allowed(cache, api_key, 5, at=MINUTE + 59.5) == [True, True, True, True, False]
+    # A second later a new minute starts, but the last minute's four are still almost all in the window.
+    assert allowed(cache, api_key, 2, at=MINUTE + 60.5) == [True, False]
+    # Half-way through it, half of them have faded: 4 x 0.5 + 1 leaves room for one more.
+    assert allowed(cache, api_key, 2, at=MINUTE + 90) == [True, False]
+    # Two minutes on, nothing of the burst is left.
+    assert allowed(cache, api_key, 5, at=MINUTE + 180) == [True, True, True, True, False]
+
+
+def test_a_refused_request_is_told_when_one_more_fits(settings, acme):
+    settings.API_THROTTLE_RATE = "4/min"
+    api_key, _ = api_key_create(workspace=acme, name="wait")
+    cache = caches["default"]
+    assert allowed(cache, api_key, 4, at=MINUTE + 10) == [True] * 4
+    throttle = ApiKeyRateThrottle()
+    throttle.cache, throttle.timer = cache, lambda: MINUTE + 10
+    request = APIRequestFactory().get("/api/v1/canvases/")
+    request.user = ApiClient(api_key)
+    assert throttle.allow_request(request, view=None) is False
+    # Four in this minute: no room before the next one (50 s), where they start to fade.
+    assert throttle.wait() == 51
+    throttle.timer = lambda: MINUTE + 61
+    assert throttle.allow_request(request, view=None) is True
+    # 4 x (1 - 1/60) + 1 is over the rate; 4 x (1 - 16/60) + 1 is not.
+    assert throttle.allow_request(request, view=None) is False
+    assert throttle.wait() == 15
+    throttle.timer = lambda: MINUTE + 76
+    assert throttle.allow_request(request, view=None) is True
