@@ -15,7 +15,6 @@ stays exact.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterable
 from datetime import datetime
 
