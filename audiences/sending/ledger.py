@@ -14,10 +14,10 @@ stays exact.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 
+import orjson
 from django.db import connection, transaction
 
 from audiences.bulk_sql import db_datetime, in_values, table
@@ -101,7 +101,7 @@ def record(audience_id: int, *, added: list[tuple[str, str, str]], removed: list
                     f"INSERT INTO {_table()} {columns} SELECT %s, json_extract(value, '$[0]'), "
                     "json_extract(value, '$[1]'), json_extract(value, '$[2]'), 1, %s FROM json_each(%s) "
                     f"WHERE true {conflict}",
-                    [audience_id, at, json.dumps(added)],
+                    [audience_id, at, orjson.dumps(added).decode()],
                 )
         if removed:
             wanted, param = in_values("external_id", removed)

