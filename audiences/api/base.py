@@ -63,10 +63,9 @@ class ApiView(generics.GenericAPIView):
         # DRF adds "Expected available in N seconds." and the Retry-After header.
         raise exceptions.Throttled(wait, detail="Too many requests for this API key.")
 
-    def get_canvas(self, pk: int, *, with_steps: bool = True) -> Canvas:
-        """The workspace's canvas; with its steps (and their ad accounts and audiences) for answers that show them."""
-        canvases = canvases_of(self.workspace) if with_steps else Canvas.objects.filter(workspace=self.workspace)
-        canvas = canvases.filter(pk=pk).first() if pk <= MAX_ID else None
+    def get_canvas(self, pk: int) -> Canvas:
+        """The workspace's canvas with its steps (and their ad accounts and audiences), as the answers show them."""
+        canvas = canvases_of(self.workspace).filter(pk=pk).first() if pk <= MAX_ID else None
         if canvas is None:
             raise exceptions.NotFound(f"No canvas {pk} in this workspace.")
         return canvas
