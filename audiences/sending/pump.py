@@ -227,10 +227,11 @@ class Pump:
         touched = {(audience_id, action): at for audience_id, action, at in records.lists_touched_since(since)}
         keys = set(touched)
         look_up = {audience_id for audience_id, action in keys if since is None or (audience_id, action) not in self.lists}
+        # Only lists new to this pump (or all, on a full read) need their ad account and connection.
         ad_accounts = {
             audience.pk: audience.ad_account
             for audience in Audience.objects.filter(pk__in=look_up).select_related("ad_account__connection")
-        }
+        } if look_up else {}
         for key in keys:
             ad_account = ad_accounts.get(key[0])
             if ad_account is not None:
