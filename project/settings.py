@@ -71,7 +71,7 @@ INSTALLED_APPS = [
     "django_q",
     "integrations",
     "audiences",
-    # The partner API; an app of its own so that `migrate` creates the cache table its throttle counts in.
+    # The partner API; an app of its own, with its table of each key's request counts (the rate limit).
     "audiences.api",
     # /healthz, /metrics and the structured logs' context (README, "Operating it").
     "ops",
@@ -279,10 +279,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "audiences.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-# Requests per API key ("N/s", "N/min", "N/hour" or "N/day"; empty turns the limit off), counted in
-# the default cache, which every web process shares: Redis when REDIS_URL is set, else a table of the
-# database (created by `migrate`). A per-process cache would give a key its rate once per process.
+# Requests per API key ("N/s", "N/min", "N/hour" or "N/day"; empty turns the limit off), counted where
+# every web process sees one count: Redis when REDIS_URL is set, else a table of the database
+# (audiences.api.throttling). A per-process count would give a key its rate once per process.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+# The default cache is shared by every web process too: allauth counts sign-in attempts in it.
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -296,7 +297,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "api_cache",
-            # Past MAX_ENTRIES the table drops a third of its rows, and with them keys' counts.
+            # Past MAX_ENTRIES the table drops a third of its rows, and with them their counts.
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }

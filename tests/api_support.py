@@ -28,7 +28,7 @@ def key_for(workspace, name: str = "test") -> str:
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counts():
-    # The throttle counts in the (per-process) cache; every test starts from zero.
+    # With Redis the rate counts outlive a test's transaction: every test starts from zero.
     cache.clear()
     yield
     cache.clear()

@@ -1,7 +1,8 @@
 """The API's rate per key is one count, shared by every web process (settings.API_THROTTLE_RATE).
 
-The throttle counts in the default cache: a table of the database, or Redis
-when REDIS_URL is set. Two cache clients, and two processes, see one count.
+The throttle counts in a table of the database, or in Redis when REDIS_URL
+is set. Two cache clients, and several processes at once, see one count,
+and never let more requests through than the rate.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,7 @@ def allowed(throttle_cache, api_key, times: int, *, at: float | None = None) -> 
     return answers
 
 
-def test_two_clients_of_the_default_cache_share_a_keys_count(settings, acme):
+def test_two_clients_share_a_keys_count(settings, acme):
     backend = "redis.RedisCache" if os.environ.get("REDIS_URL") else "db.DatabaseCache"
     assert settings.CACHES["default"]["BACKEND"] == f"django.core.cache.backends.{backend}"
     settings.API_THROTTLE_RATE = "3/min"
@@ -78,6 +80,17 @@ def test_two_redis_clients_share_a_keys_count(settings, acme):
         first.delete(ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api_key.prefix})
 
 
+def _database_url_for_a_child() -> str:
+    """This test database's URL, for a second process (the same Redis, when set, comes with the environment)."""
+    database = db_connection.settings_dict
+    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
+        return f"sqlite:///{database['NAME']}"
+    if db_connection.vendor == "postgresql":
+        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
+        return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    pytest.skip("a second process cannot reach this test database")
+
+
 CHILD = textwrap.dedent("""
     import sys
     import django
@@ -91,14 +104,7 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.django_db(transaction=True)
 def test_two_web_processes_share_a_keys_count(settings, acme):
-    database = db_connection.settings_dict
-    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
-        url = f"sqlite:///{database['NAME']}"
-    elif db_connection.vendor == "postgresql":
-        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
-        url = f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    else:
-        pytest.skip("the second process cannot reach this test database")
+    url = _database_url_for_a_child()
     settings.API_THROTTLE_RATE = "3/min"
     key = key_for(acme, "two processes")
     api = client_with_key(key)
@@ -115,6 +121,37 @@ def test_two_web_processes_share_a_keys_count(settings, acme):
     assert refused.status_code == 429
     assert error_of(refused)["code"] == "throttled"
     assert int(refused["Retry-After"]) >= 1
+
+
+RACER = textwrap.dedent("""
+    import sys
+    import time
+    import django
+    django.setup()
+    from rest_framework.test import APIClient
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + sys.argv[1])
+    client.get("/api/v1/")  # imports and connections before the start, not in the race
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    print(" ".join(str(client.get("/api/v1/canvases/").status_code) for _ in range(int(sys.argv[3]))))
+""")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_racing_for_the_last_places_get_exactly_the_rate(settings, acme):
+    url = _database_url_for_a_child()
+    key = key_for(acme, "racers")
+    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "5/min"}
+    start = time.time() + 6
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, key, str(start), "4"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    answers = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err[-2000:]
+        answers += out.split()
+    # Sixteen requests at once from four processes: five let through, whoever got them.
+    assert sorted(answers) == ["200"] * 5 + ["429"] * 11
 
 
 MINUTE = 60 * 29_000_000  # a whole minute, so that offsets below are seconds into it

@@ -12,7 +12,7 @@ class ApiConfig(AppConfig):
 
 
 def _create_cache_table(sender, using: str = "default", verbosity: int = 1, **kwargs) -> None:
-    """Every `migrate` creates the database cache's table if it is missing (the throttle counts in it).
+    """Every `migrate` creates the database cache's table if it is missing (allauth counts sign-in attempts in it).
 
     Nothing to do when the cache is Redis; `createcachetable` skips tables that exist.
     """
