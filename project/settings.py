@@ -261,6 +261,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # django-q2's ORM broker, its empty-queue poll made cheap (20 a second while idle).
+    Q_CLUSTER["broker_class"] = "project.task_broker.QuickPollORM"
 
 # --- REST API ---------------------------------------------------------------------
 # Partners authenticate with workspace API keys (`api_key_create`); every
