@@ -20,6 +20,7 @@ from django.db import connection as db_connection
 from rest_framework.test import APIRequestFactory
 
 from audiences.api.authentication import ApiClient
+from audiences.api.models import ApiKeyRate
 from audiences.api.throttling import ApiKeyRateThrottle
 from integrations.api_keys import api_key_create
 from tests.api_support import _fresh_throttle_counts, client_with_key, error_of, key_for  # noqa: F401
@@ -89,6 +90,30 @@ def _database_url_for_a_child() -> str:
         auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
         return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
     pytest.skip("a second process cannot reach this test database")
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="set REDIS_URL to a Redis database the test may use")
+def test_with_redis_the_api_counts_in_redis_not_the_database(settings, acme):
+    settings.API_THROTTLE_RATE = "3/min"
+    api_key, plaintext = api_key_create(workspace=acme, name="redis")
+    api = client_with_key(plaintext)
+    assert [api.get("/api/v1/canvases/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert not ApiKeyRate.objects.exists()
+    cache = caches["default"]
+    key = cache.make_and_validate_key(ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api_key.prefix})
+    window, current, previous = cache._cache.get_client(key).get(key).decode().split(":")
+    assert (int(current), int(previous)) == (3, 0)
+
+
+def test_without_redis_the_api_counts_in_the_database(settings, acme):
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL is set: the count is in Redis")
+    settings.API_THROTTLE_RATE = "3/min"
+    api_key, plaintext = api_key_create(workspace=acme, name="database")
+    api = client_with_key(plaintext)
+    assert [api.get("/api/v1/canvases/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    row = ApiKeyRate.objects.get(key__endswith=api_key.prefix)
+    assert (row.current, row.previous) == (3, 0)
 
 
 CHILD = textwrap.dedent("""

@@ -23,8 +23,10 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
+from django.utils.connection import ConnectionProxy
 from rest_framework.throttling import SimpleRateThrottle
 
 from audiences.api.authentication import ApiClient
@@ -51,8 +53,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         window, self.elapsed = divmod(self.timer() / self.duration, 1)
-        count = _count_in_redis if isinstance(self.cache, RedisCache) else _count_in_database
-        allowed, self.current, self.previous = count(self.cache, self.key, int(window), 1 - self.elapsed,
+        # DRF's `cache` is the default cache's proxy; tests give a throttle a cache of their own.
+        cache = caches[DEFAULT_CACHE_ALIAS] if isinstance(self.cache, ConnectionProxy) else self.cache
+        count = _count_in_redis if isinstance(cache, RedisCache) else _count_in_database
+        allowed, self.current, self.previous = count(cache, self.key, int(window), 1 - self.elapsed,
                                                      self.num_requests, 2 * self.duration)
         return allowed
 
