@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import caches
-from django.db import connection as db_connection
 from rest_framework.test import APIRequestFactory
 
 from audiences.api.authentication import ApiClient
@@ -24,10 +23,14 @@ from audiences.api.models import ApiKeyRate
 from audiences.api.throttling import ApiKeyRateThrottle
 from integrations.api_keys import api_key_create
 from tests.api_support import _fresh_throttle_counts, client_with_key, error_of, key_for  # noqa: F401
+from tests.process_support import database_url_for_another_process
 
 REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
+
+# Rates per day where requests are made in real time: a test that straddled a minute's edge would see
+# the last minute's count fade and let one more through, as the sliding window should.
 
 
 def allowed(throttle_cache, api_key, times: int, *, at: float | None = None) -> list[bool]:
@@ -47,7 +50,7 @@ def allowed(throttle_cache, api_key, times: int, *, at: float | None = None) -> 
 def test_two_clients_share_a_keys_count(settings, acme):
     backend = "redis.RedisCache" if os.environ.get("REDIS_URL") else "db.DatabaseCache"
     assert settings.CACHES["default"]["BACKEND"] == f"django.core.cache.backends.{backend}"
-    settings.API_THROTTLE_RATE = "3/min"
+    settings.API_THROTTLE_RATE = "3/day"
     api_key, _ = api_key_create(workspace=acme, name="shared")
     # Two clients of the cache, as two web processes each have.
     first, second = caches.create_connection("default"), caches.create_connection("default")
@@ -69,7 +72,7 @@ def test_it_counts_in_redis_when_redis_url_is_set():
 def test_two_redis_clients_share_a_keys_count(settings, acme):
     from django.core.cache.backends.redis import RedisCache
 
-    settings.API_THROTTLE_RATE = "3/min"
+    settings.API_THROTTLE_RATE = "3/day"
     api_key, _ = api_key_create(workspace=acme, name="shared")
     location = os.environ["REDIS_URL"]
     first = RedisCache(location, {"KEY_PREFIX": "throttle-test"})
@@ -81,34 +84,23 @@ def test_two_redis_clients_share_a_keys_count(settings, acme):
         first.delete(ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api_key.prefix})
 
 
-def _database_url_for_a_child() -> str:
-    """This test database's URL, for a second process (the same Redis, when set, comes with the environment)."""
-    database = db_connection.settings_dict
-    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
-        return f"sqlite:///{database['NAME']}"
-    if db_connection.vendor == "postgresql":
-        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
-        return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    pytest.skip("a second process cannot reach this test database")
-
-
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="set REDIS_URL to a Redis database the test may use")
 def test_with_redis_the_api_counts_in_redis_not_the_database(settings, acme):
-    settings.API_THROTTLE_RATE = "3/min"
+    settings.API_THROTTLE_RATE = "3/day"
     api_key, plaintext = api_key_create(workspace=acme, name="redis")
     api = client_with_key(plaintext)
     assert [api.get("/api/v1/canvases/").status_code for _ in range(4)] == [200, 200, 200, 429]
     assert not ApiKeyRate.objects.exists()
     cache = caches["default"]
     key = cache.make_and_validate_key(ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api_key.prefix})
-    window, current, previous = cache._cache.get_client(key).get(key).decode().split(":")
+    _window, current, previous = cache._cache.get_client(key).get(key).decode().split(":")
     assert (int(current), int(previous)) == (3, 0)
 
 
 def test_without_redis_the_api_counts_in_the_database(settings, acme):
     if os.environ.get("REDIS_URL"):
         pytest.skip("REDIS_URL is set: the count is in Redis")
-    settings.API_THROTTLE_RATE = "3/min"
+    settings.API_THROTTLE_RATE = "3/day"
     api_key, plaintext = api_key_create(workspace=acme, name="database")
     api = client_with_key(plaintext)
     assert [api.get("/api/v1/canvases/").status_code for _ in range(4)] == [200, 200, 200, 429]
@@ -129,14 +121,14 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.django_db(transaction=True)
 def test_two_web_processes_share_a_keys_count(settings, acme):
-    url = _database_url_for_a_child()
-    settings.API_THROTTLE_RATE = "3/min"
+    url = database_url_for_another_process()
+    settings.API_THROTTLE_RATE = "3/day"
     key = key_for(acme, "two processes")
     api = client_with_key(key)
     assert [api.get("/api/v1/canvases/").status_code for _ in range(2)] == [200, 200]
 
     # The same database and, when set, the same Redis: what two web processes of one deployment share.
-    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "3/min"}
+    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "3/day"}
     child = subprocess.run([sys.executable, "-c", CHILD, key], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=120, check=False)
     assert child.returncode == 0, child.stderr[-2000:]
@@ -164,9 +156,9 @@ RACER = textwrap.dedent("""
 
 @pytest.mark.django_db(transaction=True)
 def test_processes_racing_for_the_last_places_get_exactly_the_rate(settings, acme):
-    url = _database_url_for_a_child()
+    url = database_url_for_another_process()
     key = key_for(acme, "racers")
-    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "5/min"}
+    env = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": "5/day"}
     start = time.time() + 6
     racers = [subprocess.Popen([sys.executable, "-c", RACER, key, str(start), "4"], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from django.db import connection as db_connection
 from django.utils import timezone
 
 from audiences.models import AuditEvent, ImportJob, SuppressedIdentifier, SyncRecord
 from audiences.services import imports
+from tests.process_support import database_url_for_another_process
 
 REPO = Path(__file__).resolve().parent.parent
 MEMORY_GROWTH_LIMIT_MB = 60  # the worker's peak over its start: a few batches, never the file
@@ -26,16 +26,6 @@ MEMORY_GROWTH_LIMIT_MB = 60  # the worker's peak over its start: a few batches, 
 # (about 45 s, 5,000 a call). IMPORT_TEST_ROWS / IMPORT_TEST_SUPPRESSION_ROWS make them smaller for a quick run.
 JOB_ROWS = int(os.environ.get("IMPORT_TEST_ROWS", "1000000"))
 SUPPRESSION_ROWS = int(os.environ.get("IMPORT_TEST_SUPPRESSION_ROWS", "400000"))
-
-
-def database_url() -> str:
-    database = db_connection.settings_dict
-    if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
-        return f"sqlite:///{database['NAME']}"
-    if db_connection.vendor == "postgresql":
-        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
-        return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    pytest.skip("a worker process cannot reach this test database")
 
 
 def write_users(path: Path, rows: int, *, bad_lines: dict[int, str] | None = None) -> Path:
@@ -49,7 +39,7 @@ def write_users(path: Path, rows: int, *, bad_lines: dict[int, str] | None = Non
 
 
 def start_worker(job: ImportJob, settings) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": database_url(), "IMPORTS_ROOT": str(settings.IMPORTS_ROOT),
+    env = {**os.environ, "DATABASE_URL": database_url_for_another_process(), "IMPORTS_ROOT": str(settings.IMPORTS_ROOT),
            "IMPORT_BATCH_SIZE": str(settings.IMPORT_BATCH_SIZE), "SYNC_SENDER_AUTOSTART": "0"}
     return subprocess.Popen([sys.executable, str(REPO / "tests" / "import_worker.py"), str(job.pk)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

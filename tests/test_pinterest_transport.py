@@ -12,9 +12,9 @@ from integrations.pinterest import client
 
 
 class _Proxy(BaseHTTPRequestHandler):
-    seen: list[tuple[str, str | None]] = []
+    seen: list[tuple[str, str | None]]  # set by the fixture
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):  # http.server's name
         # A proxy is sent the whole URL; an origin server only its path.
         self.seen.append((self.path, self.headers.get("Authorization")))
         body = json.dumps({"items": []}).encode()
