@@ -12,22 +12,20 @@ from __future__ import annotations
 
 from time import sleep
 
-from django.db import connections
+from django.db import connection
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from project import db
+
 
 class QuickPollORM(ORM):
+    # settings.Q_CLUSTER["orm"] is "default": the queue is in the database `db` reads.
     def dequeue(self):
-        connection = connections[Conf.ORM]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {connection.ops.quote_name(OrmQ._meta.db_table)} WHERE key = %s AND lock < %s LIMIT 1",
-                [self.list_key, connection.ops.adapt_datetimefield_value(timezone.now())],
-            )
-            if cursor.fetchone() is None:
-                sleep(Conf.POLL)  # as django-q2 does on an empty queue
-                return None
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        if not db.exists(OrmQ, "key = %s AND lock < %s", [self.list_key, now]):
+            sleep(Conf.POLL)  # as django-q2 does on an empty queue
+            return None
         return super().dequeue()

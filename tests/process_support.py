@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from django.db import connection as db_connection
 
@@ -12,6 +14,7 @@ def database_url_for_another_process() -> str:
     if db_connection.vendor == "sqlite" and not database["NAME"].startswith(":memory:"):
         return f"sqlite:///{database['NAME']}"
     if db_connection.vendor == "postgresql":
-        auth = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
+        user, password = quote(database["USER"] or "", safe=""), quote(database["PASSWORD"] or "", safe="")
+        auth = user + (f":{password}" if password else "")
         return f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
     pytest.skip("another process cannot reach this test database")

@@ -13,14 +13,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings as django_settings
 
 from integrations.services.tokens import client_for
 from integrations.pinterest import client as pinterest
 from integrations.pinterest import ratelimit
+from tests.process_support import database_url_for_another_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,17 +40,6 @@ for _ in range(int(sys.argv[2])):
     client.user_account()
 print("done", flush=True)
 """
-
-
-def database_url() -> str:
-    """The test database (not the development one) as a URL for another process."""
-    db = django_settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    return f"postgres://{credentials}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def max_in_any_second(times: list[float]) -> int:
@@ -77,7 +65,7 @@ def test_three_processes_sharing_a_token_never_exceed_7_requests_in_any_second(c
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": database_url_for_another_process(),
         "REDIS_URL": settings.REDIS_URL,
         "PINTEREST_API_BASE_URL": sandbox.url,
         "SYNC_RATE_LIMIT_PER_SECOND": str(settings.SYNC_RATE_LIMIT_PER_SECOND),

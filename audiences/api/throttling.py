@@ -31,6 +31,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from audiences.api.authentication import ApiClient
 from audiences.api.models import ApiKeyRate
+from audiences.bulk_sql import table
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -106,12 +107,12 @@ def _count_in_database(cache, key: str, window: int, still_to_come: float, limit
                        ttl: int) -> tuple[bool, int, int]:
     if limit <= 0:
         return False, 0, 0
-    table = connection.ops.quote_name(ApiKeyRate._meta.db_table)
-    current, previous = _rolled(table)
+    rates = table(ApiKeyRate)
+    current, previous = _rolled(rates)
     with connection.cursor() as cursor:
         # The row is counted only where the WHERE lets the request through; RETURNING gives the new counts.
         cursor.execute(
-            f"INSERT INTO {table} (key, window_number, current, previous) VALUES (%s, %s, 1, 0) "
+            f"INSERT INTO {rates} (key, window_number, current, previous) VALUES (%s, %s, 1, 0) "
             f"ON CONFLICT (key) DO UPDATE SET current = {current} + 1, previous = {previous}, "
             f"window_number = excluded.window_number WHERE {previous} * %s + {current} < %s "
             "RETURNING current, previous",
@@ -121,7 +122,7 @@ def _count_in_database(cache, key: str, window: int, still_to_come: float, limit
         if counted is not None:
             return True, counted[0] - 1, counted[1]
         # Refused: the stored counts, rolled to this window, say how long to wait.
-        cursor.execute(f"SELECT window_number, current, previous FROM {table} WHERE key = %s", [key])
+        cursor.execute(f"SELECT window_number, current, previous FROM {rates} WHERE key = %s", [key])
         stored_window, stored_current, stored_previous = cursor.fetchone()
     if stored_window == window:
         return False, stored_current, stored_previous
