@@ -258,9 +258,11 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
         arguments = [*params, batch, owner, lease_until, lease_until, at_least]
     else:
         # SQLite has one writer at a time; the conditions checked again per row do the rest.
+        # NOT INDEXED: the picked ids are looked up by rowid. Left to itself the planner walked
+        # `syncrecord_due` over every due record of the list (the whole backlog) to test each id.
         picked = f"SELECT id FROM {_table()} WHERE {_CLAIMABLE} ORDER BY next_attempt_at LIMIT %s"
         sql = (
-            f"UPDATE {_table()} SET {assign} WHERE id IN ({picked}) AND {_CLAIMABLE} "
+            f"UPDATE {_table()} NOT INDEXED SET {assign} WHERE id IN ({picked}) AND {_CLAIMABLE} "
             f"AND (SELECT count(*) FROM ({picked})) >= %s {returning.replace('t.', '')}"
         )
         arguments = [owner, lease_until, lease_until, *params, batch, *params, *params, batch, at_least]

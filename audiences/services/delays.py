@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import connection
+
 from audiences import step_counts
+from audiences.bulk_sql import db_datetime, in_values, table
 from audiences.models import DelayRecord, Step
 
 
@@ -39,11 +42,18 @@ def delay_records_release(*, step: Step, now: datetime, leaving_canvas: bool, li
         DelayRecord.objects.filter(step=step, state=DelayRecord.State.WAITING, wake_at__lte=now)
         .values_list("pk", flat=True)[:limit]
     )
-    rows = list(DelayRecord.objects.filter(pk__in=ids, state=DelayRecord.State.WAITING))
+    # By id only, the state tested on each row found: with `state = 'waiting'` in the WHERE, SQLite
+    # walked `delayrecord_due` over every waiting user of every step to find these few.
+    rows = [row for row in DelayRecord.objects.filter(pk__in=ids) if row.state == DelayRecord.State.WAITING]
     new_state = DelayRecord.State.EXITED if leaving_canvas else DelayRecord.State.PROCEEDED
-    updated = DelayRecord.objects.filter(pk__in=[r.pk for r in rows], state=DelayRecord.State.WAITING).update(
-        state=new_state, left_at=now
-    )
+    ids_clause, ids_param = in_values("id", [row.pk for row in rows])
+    not_indexed = " NOT INDEXED" if connection.vendor == "sqlite" else ""  # rowid look-ups, as above
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table(DelayRecord)}{not_indexed} SET state = %s, left_at = %s WHERE state = %s AND {ids_clause}",
+            [new_state, db_datetime(now), DelayRecord.State.WAITING, ids_param],
+        )
+        updated = cursor.rowcount
     if updated != len(rows):
         return None
     step_counts.add({(step.pk, DelayRecord.State.WAITING): -updated, (step.pk, new_state): updated})
