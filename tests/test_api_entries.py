@@ -1,5 +1,7 @@
 """Partners enter up to 10,000 users per call: all or nothing, fast, and safe to retry."""
 
+import hashlib
+import json
 import time
 
 import pytest
@@ -84,6 +86,28 @@ def test_a_retry_with_the_same_idempotency_key_enters_nobody_twice(acme_api, add
     other = acme_api.post(entries_url(add_canvas), body, format="json", HTTP_IDEMPOTENCY_KEY="batch-0002")
     assert other.status_code == 202
     assert SyncRecord.objects.filter(step__canvas=add_canvas).count() == 500
+
+
+def test_a_retry_of_a_call_answered_before_an_upgrade_is_still_recognised(acme_api, add_canvas):
+    # The fingerprint stored with an answer has always been SHA-256 of this canonical JSON of the checked
+    # users: a client retrying across an upgrade must get its answer back, not a 422.
+    users = [{"external_id": ' Zoë "quoted" \\ 東京 ', "email": "  Zoë@Example.COM "},
+             {"external_id": "plain-2", "email": "two@example.com", "ios_idfa": "0000000a-aaaa-bbbb-cccc-ddddeeeeffff"}]
+    checked = [{"external_id": 'Zoë "quoted" \\ 東京', "email": "zoë@example.com"},
+               {"external_id": "plain-2", "email": "two@example.com", "ios_idfa": "0000000A-AAAA-BBBB-CCCC-DDDDEEEEFFFF"}]
+    canonical = json.dumps({"canvas": add_canvas.pk, "users": checked}, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    stored = {"entered": 2, "pending": 2, "not_synced": 0, "already_in_audience": 0, "waiting_in_delay": 0,
+              "exited": 2, "duplicates_folded": 0}
+    IdempotentRequest.objects.create(workspace_id=add_canvas.workspace_id, key="before-upgrade",
+                                     fingerprint=hashlib.sha256(canonical.encode()).hexdigest(), status_code=202,
+                                     response=stored)
+
+    again = acme_api.post(entries_url(add_canvas), {"users": users}, format="json",
+                          HTTP_IDEMPOTENCY_KEY="before-upgrade")
+    assert again.status_code == 202, again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert not SyncRecord.objects.exists()
 
 
 def test_a_reused_idempotency_key_with_another_body_is_refused(acme_api, add_canvas):

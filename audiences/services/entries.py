@@ -7,11 +7,11 @@ dropped; only hashes go further (integrations.pinterest.identifiers).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -47,16 +47,17 @@ def user_validate(user: object, *, row: int = 0) -> dict:
     Any other key is refused. Returns the user with external_id trimmed and
     each identifier normalised; raises EntryRejected(row, message, field).
     """
-    if not isinstance(user, dict):
-        raise EntryRejected(row, "each user must be an object with external_id and identifiers")
+    # Written for speed as well as clarity: it runs for each of 10,000 users of a call.
     if type(user) is ValidUser:
         return user
-    unknown = user.keys() - _USER_FIELDS
-    if unknown:
+    if not isinstance(user, dict):
+        raise EntryRejected(row, "each user must be an object with external_id and identifiers")
+    if not _USER_FIELDS.issuperset(user):
         raise EntryRejected(row, "unknown field: users have external_id, email, ios_idfa, android_aid",
-                            field=min(str(key) for key in unknown))
+                            field=min(str(key) for key in user.keys() - _USER_FIELDS))
     external_id = user.get("external_id")
-    if not isinstance(external_id, str) or not external_id.strip():
+    trimmed = external_id.strip() if isinstance(external_id, str) else ""
+    if not trimmed:
         raise EntryRejected(row, "external_id is required: a non-empty string", field="external_id")
     if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
         raise EntryRejected(row, f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters",
@@ -64,7 +65,9 @@ def user_validate(user: object, *, row: int = 0) -> dict:
     if not identifiers.is_plain_text(external_id):
         raise EntryRejected(row, "external_id cannot hold control characters or lone surrogates",
                             field="external_id")
-    clean = ValidUser(external_id=external_id.strip())
+    clean = ValidUser(external_id=trimmed)
+    if len(user) == 1:
+        return clean
     for name, normalise in _NORMALISERS.items():
         value = user.get(name)
         if value is None or value == "":
@@ -141,12 +144,13 @@ def hash_users(users: Iterable[dict]) -> HashedUsers:
     """
     checked = users_validate(users)
     digest = identifiers.hash_normalised
+    get = dict.get
     hashed = HashedUsers(
         HashedUser(
             user["external_id"],
-            digest(user["email"]) if "email" in user else "",
-            digest(user["ios_idfa"]) if "ios_idfa" in user else "",
-            digest(user["android_aid"]) if "android_aid" in user else "",
+            digest(email) if (email := get(user, "email")) else "",
+            digest(idfa) if (idfa := get(user, "ios_idfa")) else "",
+            digest(aid) if (aid := get(user, "android_aid")) else "",
         )
         for user in checked.users
     )
@@ -199,9 +203,10 @@ def _prepare(canvas: Canvas, users: Sequence[dict], now: datetime) -> tuple[Entr
 
 def entry_fingerprint(*, canvas: Canvas, users: Sequence[dict]) -> str:
     """SHA-256 of an entry request (canvas and users, key order ignored): what a retry must repeat."""
-    payload = json.dumps({"canvas": canvas.pk, "users": users}, sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    # Keys sorted, no spaces, UTF-8 unescaped: the bytes json.dumps(sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False) gives for checked users (strings without control characters), in a tenth of its time.
+    payload = orjson.dumps({"canvas": canvas.pk, "users": users}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
 
 
 def users_enter_once(*, canvas: Canvas, users: Sequence[dict], idempotency_key: str, fingerprint: str,
