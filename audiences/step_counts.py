@@ -54,14 +54,14 @@ def latency_bucket(seconds: float) -> int:
     return bisect_left(LATENCY_BOUNDS, seconds)
 
 
-def add_latencies(latencies: Iterable[tuple[int, float]]) -> None:
-    """Count each synced user's (step id, seconds from entering to Pinterest) in its step's histogram."""
+def add_latencies(latencies: Iterable[tuple[int, float, int]]) -> None:
+    """Count synced users in their step's histogram: (step id, seconds from entering to Pinterest, how many users)."""
     buckets: dict[tuple[int, int], list] = {}
-    for step_id, seconds in latencies:
+    for step_id, seconds, users in latencies:
         seconds = max(seconds, 0.0)  # a clock that stepped back must not make a negative time
         bucket = buckets.setdefault((step_id, latency_bucket(seconds)), [0, 0.0])
-        bucket[0] += 1
-        bucket[1] += seconds
+        bucket[0] += users
+        bucket[1] += seconds * users
     add_to_rows(StepLatency, ("step_id", "bucket"), ("n", "seconds"),
                  [(step_id, bucket, n, seconds) for (step_id, bucket), (n, seconds) in buckets.items()])
 

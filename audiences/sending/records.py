@@ -219,10 +219,16 @@ class Claimed:
     done: bool = False
 
     @classmethod
-    def from_row(cls, values: tuple) -> Claimed:
-        record_id, step_id, external_id, email, idfa, maid, sent_types, attempts, entered_at = values
-        hashes = {t: h for t, h in ((EMAIL, email), (IDFA, idfa), (MAID, maid)) if h}
-        return cls(record_id, step_id, external_id, hashes, sent_types, attempts, python_datetime(entered_at))
+    def from_rows(cls, rows: list[tuple]) -> list[Claimed]:
+        entered: dict = {}  # the users of one entry call share one time: each distinct one is read once
+        claimed = []
+        for record_id, step_id, external_id, email, idfa, maid, sent_types, attempts, at in rows:
+            entered_at = entered.get(at)
+            if entered_at is None:
+                entered_at = entered[at] = python_datetime(at)
+            hashes = {t: h for t, h in ((EMAIL, email), (IDFA, idfa), (MAID, maid)) if h}
+            claimed.append(cls(record_id, step_id, external_id, hashes, sent_types, attempts, entered_at))
+        return claimed
 
 
 _CLAIMABLE = (
@@ -243,9 +249,11 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
     params = [audience_id, action, db_datetime(now), db_datetime(now)]
     lease_until = db_datetime(now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
     assign = "lease_owner = %s, lease_expires_at = %s, next_attempt_at = %s"
+    # On SQLite `+t.entered_at` is the stored text as it is: an expression has no declared type, so
+    # sqlite3 does not run Django's datetime converter on each row (from_rows reads each distinct time once).
     returning = (
         "RETURNING t.id, t.step_id, t.external_id, t.email_hash, t.idfa_hash, t.maid_hash, t.sent_types, t.attempts, "
-        "t.entered_at"
+        + ("t.entered_at" if connection.vendor == "postgresql" else "+t.entered_at")
     )
     if connection.vendor == "postgresql":
         # A materialised CTE: the planner must not re-run the locking subquery per row.
@@ -268,7 +276,7 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
         arguments = [owner, lease_until, lease_until, *params, batch, *params, *params, batch, at_least]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, arguments)
-        return [Claimed.from_row(values) for values in cursor.fetchall()]
+        return Claimed.from_rows(cursor.fetchall())
 
 
 @dataclass(frozen=True)
@@ -302,7 +310,7 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
         groups.setdefault((record.step_id, outcome, sent_types), []).append(record)
     moved: Counter = Counter()
     hours: dict[tuple[int, datetime], tuple[int, int, int]] = {}
-    latencies: list[tuple[int, float]] = []
+    latencies: list[tuple[int, float, int]] = []
     carried_types: Counter = Counter()
     with transaction.atomic(), connection.cursor() as cursor:
         if also is not None:
@@ -327,10 +335,17 @@ def finish(owner: str, outcomes: list[tuple[Claimed, Retry | Error | None]], *, 
                 # Only the rows still ours moved: time those users, and count them (with RETURNING,
                 # SQLite's rowcount is not known until the rows are read).
                 updated = {record_id for (record_id,) in cursor.fetchall()}
-                latencies.extend((step_id, (now - record.entered_at).total_seconds())
-                                 for record in claimed if record.id in updated)
-                carried_types.update((step_id, list_type) for record in claimed if record.id in updated
-                                  for list_type in record.hashes)
+                # Counted per entering time and per set of identifier types: a batch has few of each.
+                waited: Counter = Counter()
+                kinds: Counter = Counter()
+                for record in claimed:
+                    if record.id in updated:
+                        waited[record.entered_at] += 1
+                        kinds[tuple(record.hashes)] += 1
+                latencies.extend((step_id, (now - at).total_seconds(), n) for at, n in waited.items())
+                for list_types, n in kinds.items():
+                    for list_type in list_types:
+                        carried_types[(step_id, list_type)] += n
                 count = len(updated)
             else:
                 count = cursor.rowcount
