@@ -14,7 +14,7 @@ stays exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 import orjson
@@ -34,10 +34,13 @@ def has_members(audience_id: int) -> bool:
     return db.exists(AudienceMember, "audience_id = %s", [audience_id])
 
 
-def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]], *, known_to_have_members: bool = False
-                 ) -> set[str]:
+def members_with(audience_id: int, wanted: Mapping[str, object], *, pairs_of: Callable[[object], set] | None = None,
+                 known_to_have_members: bool = False) -> set[str]:
     """External ids whose every (list type, hash) in `wanted` is already in the audience.
 
+    `wanted` maps each external id to its (list type, hash) pairs, or to what
+    `pairs_of` makes them of: only the users found in the audience are asked
+    (most of an entry call's 10,000 are new).
     `known_to_have_members`: the caller asked has_members already, so it is not asked again.
     """
     if not wanted or not (known_to_have_members or has_members(audience_id)):
@@ -52,7 +55,8 @@ def members_with(audience_id: int, wanted: dict[str, set[tuple[str, str]]], *, k
         )
         for external_id, list_type, identifier_hash in cursor.fetchall():
             known.setdefault(external_id, set()).add((list_type, identifier_hash))
-    return {eid for eid, pairs in wanted.items() if pairs <= known.get(eid, set())}
+    pairs_of = pairs_of or (lambda pairs: pairs)
+    return {eid for eid, pairs in known.items() if pairs_of(wanted[eid]) <= pairs}
 
 
 def hashes_of(audience_id: int, external_ids: Iterable[str]) -> dict[str, set[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 
 from django.conf import settings
 
@@ -59,7 +60,8 @@ def step_preview(*, step: Step, users: Sequence[dict], volume: int | None = None
     suppressed = suppressed_among(workspace_id, hashed) if step.action == Step.Action.ADD else set()
     already_in: set[str] = set()
     if step.action == Step.Action.ADD and step.audience_id:
-        already_in = ledger.members_with(step.audience_id, {u.external_id: u.identifiers for u in matched if u.has_any})
+        already_in = ledger.members_with(step.audience_id, {u.external_id: u for u in matched if u.has_any},
+                                         pairs_of=attrgetter("identifiers"))
     result = Preview(users=len(hashed), duplicates_folded=hashed.duplicates_folded)
     identifiers_sent = 0
     for user in matched:

@@ -323,9 +323,8 @@ def _record_sync(step: Step, users: list[HashedUser], now: datetime, result: Ent
         # Suppressed users are never added, whichever identifier put them on the list.
         suppressed = suppressed_among(step.canvas.workspace_id, users)
         if ledger.has_members(step.audience_id):  # an audience's first users need no look-up
-            already_in = ledger.members_with(step.audience_id,
-                                             {u.external_id: u.identifiers for u in matched if u.has_any},
-                                             known_to_have_members=True)
+            already_in = ledger.members_with(step.audience_id, {u.external_id: u for u in matched if u.has_any},
+                                             pairs_of=attrgetter("identifiers"), known_to_have_members=True)
     rows = []
     row, step_id, audience_id, action = records.row, step.pk, step.audience_id, step.action
     counted = Counter()
