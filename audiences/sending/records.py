@@ -22,7 +22,6 @@ from operator import itemgetter
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audiences import step_counts
@@ -380,25 +379,52 @@ def skip_pending_user(*, step_ids: list[int], external_id: str, adds_only: bool,
     Returns (skipped, still leased): a leased record may be in flight; the
     caller tries again once its lease ends.
     """
-    pending = SyncRecord.objects.filter(step_id__in=step_ids, external_id=external_id, state=PENDING)
-    if adds_only:
-        pending = pending.filter(action="add")
-    free = pending.filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+    not_indexed = " NOT INDEXED" if connection.vendor == "sqlite" else ""  # rowid look-ups, as above
     with transaction.atomic():
-        moved = Counter(free.values_list("step_id", flat=True))
-        skipped = free.update(state=SUPPRESSED, last_error="Suppressed: not sent.", lease_owner="",
-                              lease_expires_at=None)
-        if skipped != sum(moved.values()):
-            transaction.set_rollback(True)
-            return 0, 1
-        changes = Counter()
-        for step_id, n in moved.items():
-            changes[(step_id, PENDING)] -= n
-            changes[(step_id, SUPPRESSED)] += n
-        step_counts.add(changes)
-        return skipped, pending.count()
+        pending = [(record_id, step_id, lease) for record_id, step_id, state, action, lease
+                   in _user_records(step_ids, external_id) if state == PENDING and (action == "add" or not adds_only)]
+        free = [(record_id, step_id) for record_id, step_id, lease in pending if lease is None or lease < now]
+        if free:
+            ids_clause, ids_param = in_values("id", [record_id for record_id, _ in free])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {_table()}{not_indexed} SET state = %s, last_error = %s, lease_owner = '', "
+                    f"lease_expires_at = NULL WHERE state = %s AND (lease_expires_at IS NULL OR lease_expires_at < %s) "
+                    f"AND {ids_clause}",
+                    [SUPPRESSED, "Suppressed: not sent.", PENDING, db_datetime(now), ids_param],
+                )
+                if cursor.rowcount != len(free):  # a sender claimed one meanwhile: try again later
+                    transaction.set_rollback(True)
+                    return 0, 1
+            changes = Counter()
+            for _, step_id in free:
+                changes[(step_id, PENDING)] -= 1
+                changes[(step_id, SUPPRESSED)] += 1
+            step_counts.add(changes)
+        return len(free), len(pending) - len(free)
 
 
 def erase_user(*, step_ids: list[int], external_id: str) -> int:
     """Delete the user's records in these steps; the steps' counts keep them. Returns how many."""
-    return SyncRecord.objects.filter(step_id__in=step_ids, external_id=external_id).exclude(state=PENDING).delete()[0]
+    ids = [record_id for record_id, _, state, _, _ in _user_records(step_ids, external_id) if state != PENDING]
+    return SyncRecord.objects.filter(pk__in=ids).exclude(state=PENDING).delete()[0] if ids else 0
+
+
+def _user_records(step_ids: list[int], external_id: str) -> list[tuple[int, int, str, str, datetime | None]]:
+    """(id, step id, state, action, lease end) of the user's records in these steps, found by external_id.
+
+    The state is then tested row by row. SQLite's planner, which has no
+    statistics, walked `syncrecord_step_state` over every record of the step
+    when one step was asked, or `syncrecord_due` over every pending record
+    when the state was in the WHERE: work growing with the history.
+    """
+    indexed_by = " INDEXED BY syncrecord_external_id" if connection.vendor == "sqlite" else ""
+    steps_clause, steps_param = in_values("step_id", step_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, step_id, state, action, lease_expires_at FROM {_table()}{indexed_by} "
+            f"WHERE external_id = %s AND {steps_clause}",
+            [external_id, steps_param],
+        )
+        return [(record_id, step_id, state, action, python_datetime(lease))
+                for record_id, step_id, state, action, lease in cursor.fetchall()]
