@@ -19,6 +19,17 @@ def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def table_by_id(model) -> str:
+    """`table(model)` for a statement that finds its rows by id and tests other conditions on them.
+
+    SQLite's planner has no statistics: given `state = ...` besides the ids, it
+    walked that column's index over every such row (a whole backlog) to test
+    each against the ids. NOT INDEXED leaves it the rowid look-ups.
+    """
+    name = table(model)
+    return f"{name} NOT INDEXED" if connection.vendor == "sqlite" else name
+
+
 def db_datetime(value):
     """A datetime as the database driver takes it in raw SQL (SQLite stores text)."""
     return connection.ops.adapt_datetimefield_value(value)

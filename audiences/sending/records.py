@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audiences import step_counts
-from audiences.bulk_sql import db_datetime, in_values, python_datetime, table
+from audiences.bulk_sql import db_datetime, in_values, python_datetime, table, table_by_id
 from audiences.models import LIST_TYPE_BITS, DueList, SyncRecord
 from integrations.pinterest.identifiers import EMAIL, IDFA, MAID
 
@@ -265,11 +265,9 @@ def claim(audience_id: int, action: str, *, owner: str, now: datetime, at_least:
         arguments = [*params, batch, owner, lease_until, lease_until, at_least]
     else:
         # SQLite has one writer at a time; the conditions checked again per row do the rest.
-        # NOT INDEXED: the picked ids are looked up by rowid. Left to itself the planner walked
-        # `syncrecord_due` over every due record of the list (the whole backlog) to test each id.
         picked = f"SELECT id FROM {_table()} WHERE {_CLAIMABLE} ORDER BY next_attempt_at LIMIT %s"
         sql = (
-            f"UPDATE {_table()} NOT INDEXED SET {assign} WHERE id IN ({picked}) AND {_CLAIMABLE} "
+            f"UPDATE {table_by_id(SyncRecord)} SET {assign} WHERE id IN ({picked}) AND {_CLAIMABLE} "
             f"AND (SELECT count(*) FROM ({picked})) >= %s {returning.replace('t.', '')}"
         )
         arguments = [owner, lease_until, lease_until, *params, batch, *params, *params, batch, at_least]
@@ -379,7 +377,6 @@ def skip_pending_user(*, step_ids: list[int], external_id: str, adds_only: bool,
     Returns (skipped, still leased): a leased record may be in flight; the
     caller tries again once its lease ends.
     """
-    not_indexed = " NOT INDEXED" if connection.vendor == "sqlite" else ""  # rowid look-ups, as above
     with transaction.atomic():
         pending = [(record_id, step_id, lease) for record_id, step_id, state, action, lease
                    in _user_records(step_ids, external_id) if state == PENDING and (action == "add" or not adds_only)]
@@ -388,7 +385,7 @@ def skip_pending_user(*, step_ids: list[int], external_id: str, adds_only: bool,
             ids_clause, ids_param = in_values("id", [record_id for record_id, _ in free])
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {_table()}{not_indexed} SET state = %s, last_error = %s, lease_owner = '', "
+                    f"UPDATE {table_by_id(SyncRecord)} SET state = %s, last_error = %s, lease_owner = '', "
                     f"lease_expires_at = NULL WHERE state = %s AND (lease_expires_at IS NULL OR lease_expires_at < %s) "
                     f"AND {ids_clause}",
                     [SUPPRESSED, "Suppressed: not sent.", PENDING, db_datetime(now), ids_param],

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 
 from audiences import step_counts
-from audiences.bulk_sql import db_datetime, in_values, table
+from audiences.bulk_sql import db_datetime, in_values, table_by_id
 from audiences.models import DelayRecord, Step
 
 
@@ -47,10 +47,9 @@ def delay_records_release(*, step: Step, now: datetime, leaving_canvas: bool, li
     rows = [row for row in DelayRecord.objects.filter(pk__in=ids) if row.state == DelayRecord.State.WAITING]
     new_state = DelayRecord.State.EXITED if leaving_canvas else DelayRecord.State.PROCEEDED
     ids_clause, ids_param = in_values("id", [row.pk for row in rows])
-    not_indexed = " NOT INDEXED" if connection.vendor == "sqlite" else ""  # rowid look-ups, as above
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table(DelayRecord)}{not_indexed} SET state = %s, left_at = %s WHERE state = %s AND {ids_clause}",
+            f"UPDATE {table_by_id(DelayRecord)} SET state = %s, left_at = %s WHERE state = %s AND {ids_clause}",
             [new_state, db_datetime(now), DelayRecord.State.WAITING, ids_param],
         )
         updated = cursor.rowcount
