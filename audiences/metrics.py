@@ -15,6 +15,7 @@ from django.utils import timezone
 from audiences import step_counts
 from audiences.models import DelayRecord, Step, SyncRecord
 from audiences.sending import ledger
+from project import db
 
 EXPLANATIONS = {
     "entered": "Users who reached this step.",
@@ -46,7 +47,7 @@ class StepMetrics:
 
 def step_metrics(step: Step, *, is_last: bool | None = None) -> StepMetrics:
     if is_last is None:
-        is_last = not step.canvas.steps.filter(position__gt=step.position).exists()
+        is_last = not db.exists(Step, "canvas_id = %s AND position > %s", [step.canvas_id, step.position])
     counts = step_counts.for_step(step.pk)
     if step.kind == Step.Kind.DELAY:
         waiting = counts.get(DelayRecord.State.WAITING, 0)

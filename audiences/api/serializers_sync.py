@@ -134,6 +134,14 @@ class MetricsQuerySerializer(serializers.Serializer):
                                      help_text="How many hours the series covers, ending with the current one.")
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def api_datetime(value):
+    """A datetime written as the serializers' DateTimeField writes it, for answers built without a serializer."""
+    return _DATETIME.to_representation(value)
+
+
 class HourSerializer(serializers.Serializer):
     hour = serializers.DateTimeField()
     entered = serializers.IntegerField()
