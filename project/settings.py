@@ -81,8 +81,8 @@ MIDDLEWARE = [
     # First, so that every log line of a request carries its id (ops.logs).
     "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # A Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # A Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below), built once (project.csp).
+    "project.csp.CSPMiddleware",
     # Serves the admin's and the API docs' static files without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

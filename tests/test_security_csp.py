@@ -76,3 +76,23 @@ def test_no_template_of_ours_runs_inline_code():
         html = template.read_text()
         assert inline_scripts(html) == [], template
         assert not re.search(r"\son[a-z]+\s*=\s*[\"']", html), f"an inline event handler in {template}"
+
+
+def test_a_page_that_uses_a_nonce_gets_its_own_and_a_changed_policy_is_seen(rf, settings):
+    from django.http import HttpResponse
+
+    from project.csp import CSPMiddleware
+
+    middleware = CSPMiddleware(lambda request: HttpResponse())
+    plain, with_script = rf.get("/"), rf.get("/")
+    for request in (plain, with_script):
+        middleware.process_request(request)
+    nonce = str(with_script.csp_nonce)  # as a template writing nonce="{{ request.csp_nonce }}" does
+    assert f"'nonce-{nonce}'" in policy(middleware.process_response(with_script, HttpResponse()))["script-src"]
+    assert not any(v.startswith("'nonce-") for v in policy(middleware.process_response(plain, HttpResponse()))["script-src"])
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    later = rf.get("/")
+    middleware.process_request(later)
+    assert policy(middleware.process_response(later, HttpResponse())) == {"default-src": ["'none'"]}
+
