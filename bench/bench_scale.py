@@ -58,7 +58,8 @@ class Stack:
         self.processes.append(start_sandbox(self.env, self.sandbox_port))
         web = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "project.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-             "--workers", str(self.args.web_workers), "--threads", str(self.args.web_threads)],
+             "--workers", str(self.args.web_workers),
+             *(["--threads", str(self.args.web_threads)] if self.args.web_threads else [])],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.processes.append(web)
@@ -373,8 +374,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--workers", type=int, default=3, help="django-q2 worker processes")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--web-threads", type=int, default=1,
-                        help="threads per gunicorn process (1, as the README deploys it: gunicorn's sync worker)")
+    parser.add_argument("--web-threads", type=int, default=0,
+                        help="threads per gunicorn process (default: gunicorn.conf.py's, as the README deploys it)")
     parser.add_argument("--tenants", type=int, default=8)
     parser.add_argument("--lists", type=int, default=40)
     parser.add_argument("--rate", type=int, default=5, help="users per second into each list")
