@@ -60,7 +60,9 @@ class SandboxState(AccountsMixin, CustomerListsMixin, AudiencesMixin):
         # Callables given each request as it arrives (a Received), before it is answered: how tests watch
         # the wire, or act at the moment Pinterest would be answering.
         self.observers: list = []
+        self.seed = seed
         self.random = random.Random(seed)
+        self.fault_random = random.Random(seed)  # the injected faults' rolls, apart from the ids
         self.reset()
 
     # --- bookkeeping -------------------------------------------------------------------
@@ -90,6 +92,9 @@ class SandboxState(AccountsMixin, CustomerListsMixin, AudiencesMixin):
         with self.lock:
             self.faults = {"rate_429": float(rate_429), "rate_5xx": float(rate_5xx), "rate_500": float(rate_500),
                            "latency_ms": int(latency_ms)}
+            # The same faults in the same order every time they are set, however many requests came before
+            # (a test's faults must not depend on which tests ran first).
+            self.fault_random.seed(self.seed)
             return dict(self.faults)
 
     def fail_next(self, n: int, status: int) -> None:
@@ -120,7 +125,7 @@ class SandboxState(AccountsMixin, CustomerListsMixin, AudiencesMixin):
                 if status == 429:
                     raise self.rate_limited()
                 raise ApiError(status, 1 if status < 500 else 3, "Service unavailable." if status >= 500 else "Failed.")
-            roll = self.random.random()
+            roll = self.fault_random.random()
             if roll < self.faults["rate_429"]:
                 raise self.rate_limited()
             if roll < self.faults["rate_429"] + self.faults["rate_5xx"]:
