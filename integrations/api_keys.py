@@ -89,12 +89,11 @@ def api_key_authenticate(plaintext: str) -> ApiKey:
     if not plaintext.startswith(f"{KEY_TAG}_") or len(plaintext) > 200:
         raise InvalidApiKey("The API key is malformed: keys start with “pas_” and are shown once when created.")
     # Raw statements (project.db): every API call asks, and compiling the ORM query took longer than the lookup.
-    api_key = db.instance(ApiKey, "key_hash = %s", [_hash(plaintext)])
+    api_key = db.instance_joined(ApiKey, "t.key_hash = %s", [_hash(plaintext)], related=("workspace",))
     if api_key is None:
         raise InvalidApiKey("The API key is not valid.")
     if api_key.revoked_at is not None:
         raise InvalidApiKey(f"The API key {api_key.prefix}… was revoked; ask the workspace admin for a new one.")
-    api_key.workspace = db.instance(Workspace, "id = %s", [api_key.workspace_id])
     now = timezone.now()
     if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

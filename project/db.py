@@ -58,6 +58,63 @@ def instances(model, where: str, params: Sequence, *, order_by: str = "", order_
     return found
 
 
+def instance_joined(model, where: str, params: Sequence, *, related: Sequence[str]):
+    """The first row matching `where` with the rows its foreign keys point to, in one statement, or None.
+
+    `related` names non-null foreign keys as select_related does
+    ("ad_account", "ad_account__connection"); `where` names the model's
+    table `t` ("t.id = %s"). One statement instead of one per row: each is a
+    round trip on PostgreSQL and a few dozen microseconds of Python anywhere.
+    """
+    sql, parts = _joined_plan(model, tuple(related))
+    with connection.cursor() as cursor:
+        cursor.execute(sql + where + " LIMIT 1", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found = {}
+    for path, part_model, start, attnames, converters in parts:
+        values = list(row[start:start + len(attnames)])
+        for position, functions, column in converters:
+            for convert in functions:
+                values[position] = convert(values[position], column, connection)
+        found[path] = part_model.from_db(connection.alias, attnames, values)
+        if path:
+            parent, _, name = path.rpartition("__")
+            setattr(found[parent], name, found[path])
+    return found[""]
+
+
+def _joined_plan(model, related: tuple[str, ...]):
+    """("SELECT ... FROM ... JOIN ... WHERE ", [(path, model, first column, attnames, converters)]), once per shape."""
+    cached = _joined_plans.get((connection.vendor, model, related))
+    if cached is not None:
+        return cached
+    quote = connection.ops.quote_name
+    models, aliases = {"": model}, {"": "t"}
+    selects, joins, parts = [], [], []
+    for path in ("", *related):
+        if path:
+            parent, _, name = path.rpartition("__")
+            field = models[parent]._meta.get_field(name)
+            if not field.many_to_one or field.null:
+                raise ValueError(f"{path} is not a non-null foreign key")
+            models[path], aliases[path] = field.related_model, f"j{len(joins) + 1}"
+            joins.append(f"JOIN {quote(field.related_model._meta.db_table)} AS {aliases[path]} "
+                         f"ON {aliases[path]}.{quote(field.target_field.column)} = {aliases[parent]}.{quote(field.column)}")
+        _, attnames, converters = _columns_and_converters(models[path])
+        columns = [field.column for field in models[path]._meta.concrete_fields]
+        parts.append((path, models[path], len(selects), attnames, converters))
+        selects += [f"{aliases[path]}.{quote(column)}" for column in columns]
+    cached = _joined_plans[(connection.vendor, model, related)] = (
+        f"SELECT {', '.join(selects)} FROM {quote(model._meta.db_table)} AS t {' '.join(joins)} WHERE ", parts,
+    )
+    return cached
+
+
+_joined_plans: dict[tuple, tuple[str, list]] = {}
+
+
 def exists(model, where: str, params: Sequence) -> bool:
     """Whether a row of the model's table matches `where`."""
     with connection.cursor() as cursor:
