@@ -48,14 +48,15 @@ def instances(model, where: str, params: Sequence, *, order_by: str = "", order_
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *order_params])
         rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        values = list(row)
-        for position, functions, column in converters:
-            for convert in functions:
-                values[position] = convert(values[position], column, connection)
-        found.append(model.from_db(connection.alias, attnames, values))
-    return found
+    return [_built(model, attnames, converters, list(row)) for row in rows]
+
+
+def _built(model, attnames: list[str], converters: list[tuple[int, list, object]], values: list):
+    """A model instance from its columns' values as read, through the ORM's converters."""
+    for position, functions, column in converters:
+        for convert in functions:
+            values[position] = convert(values[position], column, connection)
+    return model.from_db(connection.alias, attnames, values)
 
 
 def instance_joined(model, where: str, params: Sequence, *, related: Sequence[str]):
@@ -74,11 +75,7 @@ def instance_joined(model, where: str, params: Sequence, *, related: Sequence[st
         return None
     found = {}
     for path, part_model, start, attnames, converters in parts:
-        values = list(row[start:start + len(attnames)])
-        for position, functions, column in converters:
-            for convert in functions:
-                values[position] = convert(values[position], column, connection)
-        found[path] = part_model.from_db(connection.alias, attnames, values)
+        found[path] = _built(part_model, attnames, converters, list(row[start:start + len(attnames)]))
         if path:
             parent, _, name = path.rpartition("__")
             setattr(found[parent], name, found[path])
