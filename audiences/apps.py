@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from project.gc_tuning import settle_after_startup
+
 
 class AudiencesConfig(AppConfig):
     name = "audiences"
@@ -19,6 +21,8 @@ class AudiencesConfig(AppConfig):
         customer_list_created.connect(store_customer_list, dispatch_uid="audiences-store-customer-list")
         customer_list_missing.connect(forget_customer_list, dispatch_uid="audiences-forget-customer-list")
         post_migrate.connect(_install_schedules, sender=self, dispatch_uid="audiences-install-schedules")
+        # Every process of the service (web, workers, commands) loads this app once, at start.
+        settle_after_startup()
 
 
 def _install_schedules(sender, **kwargs) -> None:
